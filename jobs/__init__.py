@@ -1,0 +1,1 @@
+"""Spark jobs and the data layer: source mappings, cleaning, sessionizing, the warehouse."""

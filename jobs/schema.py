@@ -1,0 +1,61 @@
+"""The canonical event contract, declared once.
+
+Every reader and writer derives its schema from ``EVENT_FIELDS``: Spark jobs use ``EVENT_SCHEMA``,
+pandas/pyarrow readers (the model, the validation gate) use ``EVENT_ARROW_SCHEMA``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from pyspark.sql import types as T
+
+EVENT_TYPES: tuple[str, ...] = ("view", "cart", "wishlist", "purchase", "return")
+
+# (name, spark type, arrow type, nullable, meaning)
+EVENT_FIELDS: tuple[tuple[str, T.DataType, pa.DataType, bool, str], ...] = (
+    ("event_id", T.StringType(), pa.string(), False, "source id, or a hash of the mapped row"),
+    ("user_id", T.StringType(), pa.string(), False, "the customer"),
+    ("event_time", T.TimestampType(), pa.timestamp("us", tz="UTC"), False, "when it happened, UTC"),
+    ("event_type", T.StringType(), pa.string(), False, "one of EVENT_TYPES"),
+    ("item_id", T.StringType(), pa.string(), False, "product id"),
+    ("category", T.StringType(), pa.string(), True, "product category"),
+    ("item_text", T.StringType(), pa.string(), True, "product description, embedded by the model"),
+    ("price", T.DoubleType(), pa.float64(), True, "unit price, >= 0"),
+    ("quantity", T.LongType(), pa.int64(), True, "units (positive; returns keep the sign +)"),
+    ("session_id", T.StringType(), pa.string(), True, "set by the sessionize job"),
+)
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(f[0] for f in EVENT_FIELDS)
+
+EVENT_SCHEMA = T.StructType([T.StructField(n, s, nullable) for n, s, _, nullable, _ in EVENT_FIELDS])
+
+# Lake partitions add event_date (the UTC date of event_time) to the contract.
+EVENT_ARROW_SCHEMA = pa.schema(
+    [pa.field(n, a, nullable=nullable) for n, _, a, nullable, _ in EVENT_FIELDS]
+    + [pa.field("event_date", pa.date32(), nullable=False)]
+)
+
+# Rows that fail parsing or validation; nothing is dropped silently.
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("source", T.StringType(), False),
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("line_number", T.LongType(), False),
+        T.StructField("raw_line", T.StringType(), True),
+        T.StructField("reason", T.StringType(), False),
+    ]
+)
+
+# Reason codes, documented once. A row gets the first reason that applies, in this order.
+QUARANTINE_REASONS: dict[str, str] = {
+    "malformed": "the line could not be parsed in the source format",
+    "missing_user_id": "no user id",
+    "missing_event_id": "the source maps an event id column but the row has none",
+    "missing_item_id": "no item id",
+    "bad_timestamp": "the time is missing or does not match the mapping's format",
+    "unknown_event_type": "the event name is not in the mapping's event_types",
+    "bad_number": "price or quantity is not a number",
+    "negative_price": "price below zero (or NaN)",
+    "future_event": "event time after the end of the run date",
+    "too_late": "event time before the run's lateness window",
+}

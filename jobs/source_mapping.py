@@ -1,0 +1,105 @@
+"""Source mapping files: how one raw export becomes canonical events.
+
+A data engineer adds a source by writing one YAML file (see ``jobs/sources/template.yaml``); no Python
+per source. ``load_mapping("sample_clickstream")`` reads a packaged mapping, ``load_mapping(path)``
+reads any file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from jobs.schema import EVENT_TYPES
+
+SOURCES_DIR = Path(__file__).parent / "sources"
+
+
+class Columns(BaseModel):
+    """Source column name for each canonical field; None means the source does not have it."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_id: str | None = None  # None: the id is a hash of the raw line (exact duplicates collapse)
+    user_id: str
+    event_time: str
+    event_type: str | None = None  # None: every row is ``default_event_type``
+    item_id: str
+    category: str | None = None
+    item_text: str | None = None
+    price: str | None = None
+    quantity: str | None = None
+    session_id: str | None = None
+
+
+class Timestamp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # "iso8601" (offsets honoured), "epoch_ms", "epoch_s", or a Spark datetime pattern.
+    format: str = "iso8601"
+    # Zone of timestamps that carry no offset.
+    timezone: str = "UTC"
+
+
+class ReturnRule(BaseModel):
+    """Rows matching any rule become ``return`` events with a positive quantity."""
+
+    model_config = ConfigDict(extra="forbid")
+    negative_quantity: bool = False
+    column: str | None = None
+    prefix: str | None = None
+
+
+class SourceMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    format: Literal["jsonl", "csv"]
+    csv_delimiter: str = ","
+    # Raw files for one arrival day live in <path>/<day_folder> (strftime pattern).
+    day_folder: str = "date=%Y-%m-%d"
+    columns: Columns
+    # Every source column the parser reads, in file order for CSV. Defaults to the mapped columns.
+    source_columns: list[str] | None = None
+    timestamp: Timestamp = Timestamp()
+    # Source event name -> canonical event type.
+    event_types: dict[str, str] = {}
+    default_event_type: str | None = None
+    returns: ReturnRule = ReturnRule()
+    # Personal columns: dropped, never written anywhere.
+    pii_columns: list[str] = []
+    # Inactivity gap that splits sessions, and how many days late an event may arrive.
+    session_gap_minutes: int = 30
+    lateness_days: int = 2
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceMapping:
+        bad = {v for v in self.event_types.values() if v not in EVENT_TYPES}
+        if self.default_event_type is not None:
+            bad |= {self.default_event_type} - set(EVENT_TYPES)
+        if bad:
+            raise ValueError(f"{self.name}: event_types map to unknown types {sorted(bad)}")
+        if self.columns.event_type is None and self.default_event_type is None:
+            raise ValueError(f"{self.name}: map columns.event_type or set default_event_type")
+        return self
+
+    @property
+    def raw_columns(self) -> list[str]:
+        if self.source_columns is not None:
+            return self.source_columns
+        mapped = [c for c in self.columns.model_dump().values() if c is not None]
+        extra = [self.returns.column] if self.returns.column else []
+        return list(dict.fromkeys(mapped + extra))
+
+
+def load_mapping(name_or_path: str | Path) -> SourceMapping:
+    """Load a packaged mapping by name, or any mapping file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SOURCES_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in SOURCES_DIR.glob("*.yaml") if p.stem != "template")
+        raise FileNotFoundError(f"no source mapping {name_or_path!r}; packaged: {known}")
+    with path.open() as f:
+        return SourceMapping.model_validate(yaml.safe_load(f))
