@@ -80,6 +80,8 @@ class SourceMapping(BaseModel):
             bad |= {self.default_event_type} - set(EVENT_TYPES)
         if bad:
             raise ValueError(f"{self.name}: event_types map to unknown types {sorted(bad)}")
+        if self.format == "csv" and self.source_columns is None:
+            raise ValueError(f"{self.name}: CSV sources must list source_columns in file order")
         if self.columns.event_type is None and self.default_event_type is None:
             raise ValueError(f"{self.name}: map columns.event_type or set default_event_type")
         return self

@@ -1,0 +1,208 @@
+"""The warehouse analysts query: DuckDB file by default, PostgreSQL in production.
+
+One URL (``WAREHOUSE_URL``) picks it: ``duckdb:///abs/path/warehouse.duckdb`` or
+``postgresql://user@host:5432/db``. Tables are declared once, here, with comments on every column
+so ``\\d+`` in psql or ``duckdb_columns()`` explains them. Writes replace one key (a score date, a
+source and run date) in a single transaction: a rerun never duplicates rows and a reader never sees
+a half-written date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.settings import get_settings
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    comment: str
+    # (name, SQL type, comment)
+    columns: tuple[tuple[str, str, str], ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c[0] for c in self.columns]
+
+    def ddl(self) -> list[str]:
+        cols = ", ".join(f"{n} {t} NOT NULL" if n in self.primary_key else f"{n} {t}" for n, t, _ in self.columns)
+        stmts = [
+            f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, PRIMARY KEY ({', '.join(self.primary_key)}))",
+            f"COMMENT ON TABLE {self.name} IS {_quote(self.comment)}",
+        ]
+        stmts += [f"COMMENT ON COLUMN {self.name}.{n} IS {_quote(c)}" for n, _, c in self.columns]
+        return stmts
+
+
+USER_PROPENSITY_SCORES = Table(
+    name="user_propensity_scores",
+    comment=(
+        "One row per eligible user and score date: churn and purchase probabilities from the "
+        "behaviour model that held the champion alias when the nightly scoring ran."
+    ),
+    columns=(
+        ("score_date", "DATE", "Scores use events strictly before the day after score_date (UTC)"),
+        ("user_id", "VARCHAR", "User id as in the lake (source user id)"),
+        ("churn_probability", "DOUBLE", "P(no event of any type in the churn horizon after score_date)"),
+        ("purchase_probability", "DOUBLE", "P(at least one purchase in the purchase horizon)"),
+        ("model_name", "VARCHAR", "MLflow registered model name"),
+        ("model_version", "VARCHAR", "MLflow model version that produced the row"),
+        ("scored_at", "TIMESTAMP", "Wall-clock time the row was written (audit only, not a data input)"),
+    ),
+    primary_key=("score_date", "user_id"),
+)
+
+ETL_RUN_SUMMARY = Table(
+    name="etl_run_summary",
+    comment="Row accounting per source and arrival day: raw = clean + quarantined + duplicate.",
+    columns=(
+        ("source", "VARCHAR", "Source mapping name"),
+        ("run_date", "DATE", "Arrival day of the raw files the run owns"),
+        ("raw_rows", "BIGINT", "Data lines in the day's raw files (headers excluded)"),
+        ("clean_rows", "BIGINT", "Rows written to the lake"),
+        ("quarantined_rows", "BIGINT", "Rows rejected with a reason (see etl_quarantine_counts)"),
+        ("duplicate_rows", "BIGINT", "Valid rows whose event_id was already seen"),
+        ("unaccounted_rows", "BIGINT", "raw - clean - quarantined - duplicate; always 0"),
+    ),
+    primary_key=("source", "run_date"),
+)
+
+ETL_QUARANTINE_COUNTS = Table(
+    name="etl_quarantine_counts",
+    comment="Quarantined rows per source, arrival day and reason code (codes: jobs/schema.py).",
+    columns=(
+        ("source", "VARCHAR", "Source mapping name"),
+        ("run_date", "DATE", "Arrival day of the raw files"),
+        ("reason", "VARCHAR", "Reason code, e.g. malformed, missing_user_id, bad_timestamp"),
+        ("rows", "BIGINT", "Quarantined rows with that reason"),
+    ),
+    primary_key=("source", "run_date", "reason"),
+)
+
+TABLES = (USER_PROPENSITY_SCORES, ETL_RUN_SUMMARY, ETL_QUARANTINE_COUNTS)
+
+
+class Warehouse:
+    """A connection to the warehouse named by a URL, with the project's tables created."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or get_settings().warehouse_url
+        if self.url.startswith("duckdb:///"):
+            self.dialect = "duckdb"
+        elif self.url.startswith(("postgresql://", "postgres://")):
+            self.dialect = "postgresql"
+        else:
+            raise ValueError(f"WAREHOUSE_URL must start with duckdb:/// or postgresql://: {self.url!r}")
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        if self.dialect == "duckdb":
+            import duckdb
+
+            path = Path(self.url.removeprefix("duckdb:///"))
+            path = path if path.is_absolute() else Path("/") / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(path))
+            try:
+                yield con
+            finally:
+                con.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(self.url, autocommit=True) as con:
+                yield con
+
+    def _ph(self) -> str:
+        return "?" if self.dialect == "duckdb" else "%s"
+
+    def create_tables(self, con: Any) -> None:
+        for table in TABLES:
+            for stmt in table.ddl():
+                con.execute(stmt)
+
+    def replace(
+        self, table: Table, key: Mapping[str, Any], rows: Sequence[Sequence[Any]]
+    ) -> int:
+        """In one transaction, delete the rows matching ``key`` and insert ``rows``.
+
+        ``rows`` hold values in ``table.columns`` order; every row must match ``key``.
+        """
+        cols = table.column_names
+        for row in rows:
+            for k, v in key.items():
+                if row[cols.index(k)] != v:
+                    raise ValueError(f"{table.name}: row {row} does not match key {dict(key)}")
+        where = " AND ".join(f"{k} = {self._ph()}" for k in key)
+        insert = (
+            f"INSERT INTO {table.name} ({', '.join(cols)}) "
+            f"VALUES ({', '.join(self._ph() for _ in cols)})"
+        )
+        with self.connect() as con:
+            self.create_tables(con)
+            if self.dialect == "duckdb":
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    con.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
+                    if rows:
+                        con.executemany(insert, [list(r) for r in rows])
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            else:
+                with con.transaction(), con.cursor() as cur:
+                    cur.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
+                    if rows:
+                        with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                            for r in rows:
+                                copy.write_row(r)
+        return len(rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self.connect() as con:
+            self.create_tables(con)
+            if self.dialect == "duckdb":
+                return con.execute(sql, list(params)).fetchall()
+            with con.cursor() as cur:
+                cur.execute(sql, list(params))
+                return cur.fetchall()
+
+
+def write_run_summary(summary: Any, url: str | None = None) -> None:
+    """Replace one (source, run_date) in etl_run_summary and etl_quarantine_counts."""
+    from datetime import date
+
+    wh = Warehouse(url)
+    run_date = date.fromisoformat(summary.run_date)
+    key = {"source": summary.source, "run_date": run_date}
+    wh.replace(
+        ETL_RUN_SUMMARY,
+        key,
+        [
+            (
+                summary.source,
+                run_date,
+                summary.raw_rows,
+                summary.clean_rows,
+                summary.quarantined_rows,
+                summary.duplicate_rows,
+                summary.unaccounted_rows,
+            )
+        ],
+    )
+    wh.replace(
+        ETL_QUARANTINE_COUNTS,
+        key,
+        [(summary.source, run_date, r, n) for r, n in sorted(summary.quarantined_by_reason.items())],
+    )
