@@ -20,7 +20,7 @@ import argparse
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -94,14 +94,9 @@ def parse_lines(lines: DataFrame, *, mapping: SourceMapping) -> DataFrame:
     else:
         opts["sep"] = mapping.csv_delimiter
         parsed = F.from_csv("raw_line", schema.simpleString()[7:-1], opts)
-    return (
-        lines.withColumn("f", parsed)
-        .withColumn(
-            "parse_ok",
-            F.col("f").isNotNull()
-            & F.col("f._corrupt").isNull()
-            & (F.trim("raw_line") != ""),
-        )
+    return lines.withColumn("f", parsed).withColumn(
+        "parse_ok",
+        F.col("f").isNotNull() & F.col("f._corrupt").isNull() & (F.trim("raw_line") != ""),
     )
 
 
@@ -281,14 +276,19 @@ def clean_day(
         )
     files_by_day = {
         d: day_files(raw_root, mapping, d)
-        for d in (run_date + timedelta(days=k) for k in range(-mapping.lateness_days, 1 + mapping.lateness_days))
+        for d in (
+            run_date + timedelta(days=k)
+            for k in range(-mapping.lateness_days, 1 + mapping.lateness_days)
+        )
     }
-    window_start = datetime.combine(run_date - lateness, time(), tzinfo=timezone.utc)
-    window_end = datetime.combine(run_date + timedelta(days=1), time(), tzinfo=timezone.utc)
+    window_start = datetime.combine(run_date - lateness, time(), tzinfo=UTC)
+    window_end = datetime.combine(run_date + timedelta(days=1), time(), tzinfo=UTC)
 
     lines = drop_csv_headers(read_raw_lines(spark, files_by_day), mapping=mapping)
     parsed = parse_lines(lines, mapping=mapping)
-    events = normalize_events(parsed, mapping=mapping, window_start=window_start, window_end=window_end)
+    events = normalize_events(
+        parsed, mapping=mapping, window_start=window_start, window_end=window_end
+    )
     classified = mark_duplicates(events).cache()
     try:
         clean = classified.filter(F.col("reason").isNull() & ~F.col("is_duplicate"))

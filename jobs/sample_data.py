@@ -22,7 +22,7 @@ import math
 import random
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 CATEGORIES: dict[str, tuple[list[str], float]] = {
@@ -36,7 +36,18 @@ CATEGORIES: dict[str, tuple[list[str], float]] = {
     "christmas": (["bauble", "advent calendar", "wreath", "tree topper", "stocking"], 9.0),
     "party": (["bunting", "napkins", "paper cups", "balloon kit"], 5.0),
 }
-ADJECTIVES = ["vintage", "retro", "red", "blue", "white", "pink", "spotty", "floral", "rustic", "mini"]
+ADJECTIVES = [
+    "vintage",
+    "retro",
+    "red",
+    "blue",
+    "white",
+    "pink",
+    "spotty",
+    "floral",
+    "rustic",
+    "mini",
+]
 RAW_TYPES = {
     "view": "page_view",
     "cart": "add_to_cart",
@@ -83,7 +94,7 @@ def _user_events(rng: random.Random, cfg: SampleConfig, uid: str, items: list[di
     by_cat = defaultdict(list)
     for it in items:
         by_cat[it["category"]].append(it)
-    day0 = datetime.combine(cfg.start, datetime.min.time(), tzinfo=timezone.utc)
+    day0 = datetime.combine(cfg.start, datetime.min.time(), tzinfo=UTC)
     events: list[dict] = []
     for day in range(first_day, cfg.days):
         day_rate = rate
@@ -111,7 +122,9 @@ def _user_events(rng: random.Random, cfg: SampleConfig, uid: str, items: list[di
                         t += timedelta(seconds=30 + rng.expovariate(1 / 120))
                         events.append(_event(rng, uid, "purchase", t, item, qty))
                         if rng.random() < 0.04:
-                            back = t + timedelta(days=rng.randint(1, 5), seconds=rng.randrange(3600))
+                            back = t + timedelta(
+                                days=rng.randint(1, 5), seconds=rng.randrange(3600)
+                            )
                             if back < day0 + timedelta(days=cfg.days):
                                 events.append(_event(rng, uid, "return", back, item, qty))
     return events

@@ -27,7 +27,9 @@ EVENT_FIELDS: tuple[tuple[str, T.DataType, pa.DataType, bool, str], ...] = (
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f[0] for f in EVENT_FIELDS)
 
-EVENT_SCHEMA = T.StructType([T.StructField(n, s, nullable) for n, s, _, nullable, _ in EVENT_FIELDS])
+EVENT_SCHEMA = T.StructType(
+    [T.StructField(n, s, nullable) for n, s, _, nullable, _ in EVENT_FIELDS]
+)
 
 # Lake partitions add event_date (the UTC date of event_time) to the contract.
 EVENT_ARROW_SCHEMA = pa.schema(

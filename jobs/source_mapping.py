@@ -22,7 +22,9 @@ class Columns(BaseModel):
     """Source column name for each canonical field; None means the source does not have it."""
 
     model_config = ConfigDict(extra="forbid")
-    event_id: str | None = None  # None: the id is a hash of the raw line (exact duplicates collapse)
+    event_id: str | None = (
+        None  # None: the id is a hash of the raw line (exact duplicates collapse)
+    )
     user_id: str
     event_time: str
     event_type: str | None = None  # None: every row is ``default_event_type``

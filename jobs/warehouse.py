@@ -35,7 +35,9 @@ class Table:
         return [c[0] for c in self.columns]
 
     def ddl(self) -> list[str]:
-        cols = ", ".join(f"{n} {t} NOT NULL" if n in self.primary_key else f"{n} {t}" for n, t, _ in self.columns)
+        cols = ", ".join(
+            f"{n} {t} NOT NULL" if n in self.primary_key else f"{n} {t}" for n, t, _ in self.columns
+        )
         stmts = [
             f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, PRIMARY KEY ({', '.join(self.primary_key)}))",
             f"COMMENT ON TABLE {self.name} IS {_quote(self.comment)}",
@@ -53,11 +55,19 @@ USER_PROPENSITY_SCORES = Table(
     columns=(
         ("score_date", "DATE", "Scores use events strictly before the day after score_date (UTC)"),
         ("user_id", "VARCHAR", "User id as in the lake (source user id)"),
-        ("churn_probability", "DOUBLE", "P(no event of any type in the churn horizon after score_date)"),
+        (
+            "churn_probability",
+            "DOUBLE",
+            "P(no event of any type in the churn horizon after score_date)",
+        ),
         ("purchase_probability", "DOUBLE", "P(at least one purchase in the purchase horizon)"),
         ("model_name", "VARCHAR", "MLflow registered model name"),
         ("model_version", "VARCHAR", "MLflow model version that produced the row"),
-        ("scored_at", "TIMESTAMP", "Wall-clock time the row was written (audit only, not a data input)"),
+        (
+            "scored_at",
+            "TIMESTAMP",
+            "Wall-clock time the row was written (audit only, not a data input)",
+        ),
     ),
     primary_key=("score_date", "user_id"),
 )
@@ -102,7 +112,9 @@ class Warehouse:
         elif self.url.startswith(("postgresql://", "postgres://")):
             self.dialect = "postgresql"
         else:
-            raise ValueError(f"WAREHOUSE_URL must start with duckdb:/// or postgresql://: {self.url!r}")
+            raise ValueError(
+                f"WAREHOUSE_URL must start with duckdb:/// or postgresql://: {self.url!r}"
+            )
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
@@ -131,9 +143,7 @@ class Warehouse:
             for stmt in table.ddl():
                 con.execute(stmt)
 
-    def replace(
-        self, table: Table, key: Mapping[str, Any], rows: Sequence[Sequence[Any]]
-    ) -> int:
+    def replace(self, table: Table, key: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> int:
         """In one transaction, delete the rows matching ``key`` and insert ``rows``.
 
         ``rows`` hold values in ``table.columns`` order; every row must match ``key``.
@@ -204,5 +214,8 @@ def write_run_summary(summary: Any, url: str | None = None) -> None:
     wh.replace(
         ETL_QUARANTINE_COUNTS,
         key,
-        [(summary.source, run_date, r, n) for r, n in sorted(summary.quarantined_by_reason.items())],
+        [
+            (summary.source, run_date, r, n)
+            for r, n in sorted(summary.quarantined_by_reason.items())
+        ],
     )

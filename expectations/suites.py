@@ -1,0 +1,49 @@
+"""The suites, one function each, built from the event contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import great_expectations as gx
+import pandas as pd
+
+from jobs.schema import EVENT_TYPES
+
+E = gx.expectations
+KEY_COLUMNS = ("event_id", "user_id", "event_time", "event_type", "item_id")
+
+
+def clean_events(*, window_start: datetime, window_end: datetime) -> list:
+    """Clean events of one run: keys present, types known, times in the run's window, prices >= 0."""
+    return [
+        E.ExpectTableRowCountToBeBetween(min_value=1),
+        *[E.ExpectColumnValuesToNotBeNull(column=c) for c in KEY_COLUMNS],
+        E.ExpectColumnValuesToBeUnique(column="event_id"),
+        E.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(EVENT_TYPES)),
+        E.ExpectColumnValuesToBeBetween(
+            column="event_time",
+            min_value=pd.Timestamp(window_start),
+            max_value=pd.Timestamp(window_end),
+            strict_max=True,
+        ),
+        E.ExpectColumnValuesToBeBetween(column="price", min_value=0),
+        E.ExpectColumnValuesToBeBetween(column="quantity", min_value=0),
+    ]
+
+
+def run_summary() -> list:
+    """The reconciliation: every raw row is clean, quarantined or a duplicate; some rows are clean."""
+    return [
+        E.ExpectTableRowCountToEqual(value=1),
+        E.ExpectColumnValuesToBeBetween(column="unaccounted_rows", min_value=0, max_value=0),
+        E.ExpectColumnValuesToBeBetween(column="clean_rows", min_value=1),
+    ]
+
+
+def sessionized_events() -> list:
+    """Every sessionized event belongs to a session; events stay unique."""
+    return [
+        E.ExpectTableRowCountToBeBetween(min_value=1),
+        E.ExpectColumnValuesToNotBeNull(column="session_id"),
+        E.ExpectColumnValuesToBeUnique(column="event_id"),
+    ]
