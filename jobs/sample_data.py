@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
+
 CATEGORIES: dict[str, tuple[list[str], float]] = {
     # category: (nouns, median price)
     "kitchen": (["mug", "teapot", "jar", "bowl", "apron", "spoon set"], 8.0),
@@ -157,14 +159,41 @@ def _event(rng: random.Random, uid: str, etype: str, t: datetime, item: dict, qt
     }
 
 
-def generate(out: Path, cfg: SampleConfig = SampleConfig()) -> dict:
-    """Write the sample under ``out`` and return the manifest (also written as _manifest.json)."""
+def simulate_events(cfg: SampleConfig = SampleConfig()) -> tuple[random.Random, list[dict]]:
+    """The true events, before any dirt, in the raw export's format, sorted by time."""
     rng = random.Random(cfg.seed)
     items = _items(rng, cfg.items)
     events: list[dict] = []
     for u in range(cfg.users):
         events.extend(_user_events(rng, cfg, f"u{u:05d}", items))
     events.sort(key=lambda e: (e["ts"], e["event_id"]))
+    return rng, events
+
+
+def canonical_events(cfg: SampleConfig = SampleConfig()) -> pd.DataFrame:
+    """The true events as the canonical contract (what a perfect pipeline would put in the lake)."""
+    _, events = simulate_events(cfg)
+    canonical = {v: k for k, v in RAW_TYPES.items()}
+    df = pd.DataFrame(events)
+    return pd.DataFrame(
+        {
+            "event_id": df["event_id"],
+            "user_id": df["user_id"],
+            "event_time": pd.to_datetime(df["ts"], utc=True).astype("datetime64[us, UTC]"),
+            "event_type": df["type"].map(canonical),
+            "item_id": df["item_id"],
+            "category": df["category"],
+            "item_text": df["item_text"],
+            "price": df["price"].astype(float),
+            "quantity": df["qty"].astype("int64"),
+            "session_id": None,
+        }
+    )
+
+
+def generate(out: Path, cfg: SampleConfig = SampleConfig()) -> dict:
+    """Write the sample under ``out`` and return the manifest (also written as _manifest.json)."""
+    rng, events = simulate_events(cfg)
 
     last_day = cfg.days - 1
     files: dict[int, list[str]] = defaultdict(list)

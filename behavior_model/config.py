@@ -1,0 +1,71 @@
+"""Typed configuration for the behaviour model. Every default says why it is what it is."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class LabelConfig:
+    # The sample's horizons: a week is enough to see a purchase, two weeks of silence is churn for a
+    # shop whose active users come back every few days. Online Retail uses 30 / 90 / 365.
+    purchase_horizon_days: int = 7
+    churn_horizon_days: int = 14
+    # Users with no event in this window before the cutoff are not scored (nothing to say about them).
+    lookback_days: int = 28
+
+
+@dataclass
+class ModelConfig:
+    # Backbone built from a Hugging Face config, from scratch (no hub download): "llama" (causal,
+    # RoPE positions, SDPA attention), so next-event pre-training and the heads share one forward.
+    arch: str = "llama"
+    # Small on purpose: a few thousand users and tens of events each; wider models only overfit.
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 128
+    dropout: float = 0.1
+    # Last N events before the cutoff; recent behaviour carries most of the signal.
+    max_events: int = 64
+    # Items: the top-K most frequent get their own embedding, the long tail shares hashed buckets.
+    item_vocab_size: int = 2000
+    item_hash_buckets: int = 256
+    # Log-scale buckets for time since the previous event and age before the cutoff.
+    time_buckets: int = 24
+    # Item text embedded by a pretrained sentence encoder (384 for all-MiniLM-L6-v2), projected.
+    use_text: bool = True
+    text_dim: int = 384
+
+
+@dataclass
+class TrainConfig:
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    # Training cutoffs step back from the validation cutoff by this many days; every training
+    # cutoff T satisfies T + max(horizon) <= validation cutoff, so no label peeks into validation.
+    train_cutoffs: int = 4
+    cutoff_step_days: int = 7
+    pretrain_epochs: int = 2
+    # Validation ROC-AUC peaks around epoch 3 on the sample; more epochs only overfit.
+    epochs: int = 4
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    seed: int = 7
+    device: str = "auto"
+    # Local folder of a Hugging Face text encoder; None = the packaged all-MiniLM-L6-v2.
+    text_model_path: str | None = None
+    # Promotion: the new model must beat the champion's mean validation ROC-AUC by this margin
+    # (0 = "at least as good").
+    promotion_margin: float = 0.0
+
+    def flat(self) -> dict[str, object]:
+        """Flattened for MLflow params."""
+        out: dict[str, object] = {}
+        for k, v in asdict(self).items():
+            if isinstance(v, dict):
+                out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+            else:
+                out[k] = v
+        return out

@@ -1,0 +1,228 @@
+"""From events to model inputs: vocabulary, labelled examples per cutoff, batches.
+
+An example is one user at one cutoff T: the user's last N events with event_time < T (never at or
+after T: ``tests/behavior_model/test_data.py`` proves it), and the labels
+- purchase: at least one purchase in [T, T + H_purchase);
+- churn: no event of any type in [T, T + H_churn).
+Eligible users have at least one event in [T - lookback, T).
+
+Examples are stored ragged (one row per event plus offsets), so memory grows with the events,
+not with users x N; batches are padded only to their own longest sequence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import torch
+
+from behavior_model.config import LabelConfig, ModelConfig
+
+EVENT_TYPES: tuple[str, ...] = ("view", "cart", "wishlist", "purchase", "return")
+EVENT_TYPE_IDS = {t: i + 1 for i, t in enumerate(EVENT_TYPES)}  # 0 = padding
+TOKEN_FEATURES = ("event_type", "item", "category", "gap", "age", "hour", "weekday", "text")
+
+
+@dataclass
+class Vocabulary:
+    """Item and category ids. Index 0 is padding; unknown categories share one id."""
+
+    items: dict[str, int]
+    categories: dict[str, int]
+    item_hash_buckets: int
+
+    @property
+    def n_item_tokens(self) -> int:
+        return 1 + len(self.items) + self.item_hash_buckets
+
+    @property
+    def n_categories(self) -> int:
+        return 2 + len(self.categories)  # padding, known..., unknown
+
+    def item_index(self, item_ids: pd.Series) -> np.ndarray:
+        known = item_ids.map(self.items)
+        buckets = item_ids[known.isna()].map(
+            lambda s: 1 + len(self.items) + _stable_hash(s) % self.item_hash_buckets
+        )
+        return known.fillna(buckets).fillna(0).astype(np.int64).to_numpy()
+
+    def category_index(self, categories: pd.Series) -> np.ndarray:
+        unknown = 1 + len(self.categories)
+        return categories.map(self.categories).fillna(unknown).astype(np.int64).to_numpy()
+
+    def to_dict(self) -> dict:
+        return {
+            "items": self.items,
+            "categories": self.categories,
+            "item_hash_buckets": self.item_hash_buckets,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Vocabulary:
+        return cls(d["items"], d["categories"], int(d["item_hash_buckets"]))
+
+
+def _stable_hash(s: str) -> int:
+    # Python's hash() is salted per process; scoring must map an item to the same bucket as training.
+    return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little")
+
+
+def build_vocabulary(events: pd.DataFrame, cfg: ModelConfig) -> Vocabulary:
+    top = events["item_id"].value_counts().head(cfg.item_vocab_size)
+    items = {item: i + 1 for i, item in enumerate(sorted(top.index))}
+    cats = sorted(events["category"].dropna().unique())
+    return Vocabulary(items, {c: i + 1 for i, c in enumerate(cats)}, cfg.item_hash_buckets)
+
+
+def time_bucket(seconds: np.ndarray, n_buckets: int) -> np.ndarray:
+    """0 = none (first event); else 1 + floor(log2(1 + minutes)), capped at n_buckets - 1."""
+    out = np.zeros(len(seconds), dtype=np.int64)
+    ok = seconds >= 0
+    b = 1 + np.floor(np.log2(1.0 + seconds[ok] / 60.0)).astype(np.int64)
+    out[ok] = np.minimum(b, n_buckets - 1)
+    return out
+
+
+@dataclass
+class Examples:
+    user_id: np.ndarray  # (n,)
+    cutoff: np.ndarray  # (n,) datetime64[us]
+    offsets: np.ndarray  # (n + 1,) into the per-event arrays
+    tokens: dict[str, np.ndarray]  # per event, int64 (TOKEN_FEATURES) or float32 (numeric)
+    event_time: np.ndarray  # per event, datetime64[us]; kept so tests can prove no leakage
+    purchase: np.ndarray | None = None  # (n,) float32
+    churn: np.ndarray | None = None
+    text_table: np.ndarray = field(default_factory=lambda: np.zeros((1, 384), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.user_id)
+
+    @property
+    def n_events(self) -> int:
+        return int(self.offsets[-1])
+
+
+def make_text_table(events: pd.DataFrame, embedder) -> tuple[dict[str, int], np.ndarray]:
+    """Row 0 is the zero vector (no text); one row per distinct item text."""
+    texts = sorted(events["item_text"].dropna().unique().tolist())
+    dim = 384 if embedder is None else embedder.dim
+    table = np.zeros((len(texts) + 1, dim), dtype=np.float32)
+    if texts and embedder is not None:
+        table[1:] = embedder.embed(texts)
+    return {t: i + 1 for i, t in enumerate(texts)}, table
+
+
+def build_examples(
+    events: pd.DataFrame,
+    cutoff: datetime | pd.Timestamp,
+    *,
+    labels: LabelConfig,
+    model: ModelConfig,
+    vocab: Vocabulary,
+    text_index: dict[str, int],
+    text_table: np.ndarray,
+    with_labels: bool = True,
+) -> Examples:
+    """Examples for every eligible user at ``cutoff`` (UTC)."""
+    cutoff = pd.Timestamp(cutoff)
+    cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
+    past = events[events["event_time"] < cutoff]
+    last_seen = past.groupby("user_id")["event_time"].max()
+    eligible = last_seen[last_seen >= cutoff - pd.Timedelta(days=labels.lookback_days)].index
+    hist = past[past["user_id"].isin(eligible)].sort_values(["user_id", "event_time", "event_id"])
+    hist = hist.groupby("user_id", sort=False).tail(model.max_events)
+
+    by_user = hist.groupby("user_id", sort=False)
+    sizes = by_user.size()
+    users = sizes.index.to_numpy()
+    offsets = np.concatenate([[0], np.cumsum(sizes.to_numpy())]).astype(np.int64)
+    gap = by_user["event_time"].diff().dt.total_seconds().fillna(-1).to_numpy()
+    age = (cutoff - hist["event_time"]).dt.total_seconds().to_numpy()
+    t_local = hist["event_time"].dt
+    tokens = {
+        "event_type": hist["event_type"].map(EVENT_TYPE_IDS).fillna(0).astype(np.int64).to_numpy(),
+        "item": vocab.item_index(hist["item_id"]),
+        "category": vocab.category_index(hist["category"]),
+        "gap": time_bucket(gap, model.time_buckets),
+        "age": time_bucket(age, model.time_buckets),
+        "hour": t_local.hour.to_numpy().astype(np.int64),
+        "weekday": t_local.weekday.to_numpy().astype(np.int64),
+        "text": hist["item_text"].map(text_index).fillna(0).astype(np.int64).to_numpy(),
+        "numeric": np.stack(
+            [
+                np.log1p(hist["price"].fillna(0).clip(lower=0).to_numpy()),
+                np.log1p(hist["quantity"].fillna(0).clip(lower=0).to_numpy()),
+            ],
+            axis=1,
+        ).astype(np.float32),
+    }
+    ex = Examples(
+        user_id=users,
+        cutoff=np.full(len(users), cutoff.tz_localize(None).to_datetime64(), "datetime64[us]"),
+        offsets=offsets,
+        tokens=tokens,
+        event_time=hist["event_time"].dt.tz_localize(None).to_numpy().astype("datetime64[us]"),
+        text_table=text_table,
+    )
+    if with_labels:
+        ex.purchase, ex.churn = make_labels(events, users, cutoff, labels)
+    return ex
+
+
+def make_labels(
+    events: pd.DataFrame, users: np.ndarray, cutoff: pd.Timestamp, labels: LabelConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    t = events["event_time"]
+    p_end = cutoff + pd.Timedelta(days=labels.purchase_horizon_days)
+    c_end = cutoff + pd.Timedelta(days=labels.churn_horizon_days)
+    buyers = set(
+        events.loc[(t >= cutoff) & (t < p_end) & (events["event_type"] == "purchase"), "user_id"]
+    )
+    active = set(events.loc[(t >= cutoff) & (t < c_end), "user_id"])
+    purchase = np.array([u in buyers for u in users], dtype=np.float32)
+    churn = np.array([u not in active for u in users], dtype=np.float32)
+    return purchase, churn
+
+
+def concat_examples(parts: list[Examples]) -> Examples:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        raise ValueError("no examples: no eligible users at any cutoff")
+    shifts = np.cumsum([0] + [p.n_events for p in parts[:-1]])
+    return Examples(
+        user_id=np.concatenate([p.user_id for p in parts]),
+        cutoff=np.concatenate([p.cutoff for p in parts]),
+        offsets=np.concatenate([[0]] + [p.offsets[1:] + s for p, s in zip(parts, shifts, strict=True)]),
+        tokens={k: np.concatenate([p.tokens[k] for p in parts]) for k in parts[0].tokens},
+        event_time=np.concatenate([p.event_time for p in parts]),
+        purchase=None if parts[0].purchase is None else np.concatenate([p.purchase for p in parts]),
+        churn=None if parts[0].churn is None else np.concatenate([p.churn for p in parts]),
+        text_table=parts[0].text_table,
+    )
+
+
+def collate(ex: Examples, idx: list[int]) -> dict[str, torch.Tensor]:
+    """Pad the chosen examples to the longest among them. Right padding; mask marks real events."""
+    lengths = ex.offsets[np.asarray(idx) + 1] - ex.offsets[np.asarray(idx)]
+    T = int(lengths.max())
+    B = len(idx)
+    out: dict[str, torch.Tensor] = {}
+    mask = np.zeros((B, T), dtype=np.int64)
+    rows = np.concatenate([np.arange(ex.offsets[i], ex.offsets[i + 1]) for i in idx])
+    b_index = np.repeat(np.arange(B), lengths)
+    t_index = np.concatenate([np.arange(n) for n in lengths])
+    mask[b_index, t_index] = 1
+    for k, v in ex.tokens.items():
+        padded = np.zeros((B, T, *v.shape[1:]), dtype=v.dtype)
+        padded[b_index, t_index] = v[rows]
+        out[k] = torch.from_numpy(padded)
+    out["text_vectors"] = torch.from_numpy(ex.text_table[out["text"].numpy()])  # (B, T, D)
+    out["attention_mask"] = torch.from_numpy(mask)
+    out["lengths"] = torch.from_numpy(lengths.astype(np.int64))
+    if ex.purchase is not None:
+        out["targets"] = torch.from_numpy(np.stack([ex.churn[idx], ex.purchase[idx]], axis=1))
+    return out

@@ -1,0 +1,99 @@
+"""The behaviour model: a pure nn.Module, no I/O.
+
+Each event becomes one input vector, the sum of embeddings of its type, item (top-K id or hashed
+bucket), category, time since the previous event, age before the cutoff, hour and weekday, a
+projection of price and quantity, and a projection of its item text's sentence embedding. A small
+causal transformer built from a Hugging Face ``LlamaConfig`` (from scratch, SDPA attention) reads
+the sequence; the last real position feeds two heads (churn, purchase) and, in pre-training, every
+position predicts the next event's type and category.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import LlamaConfig, LlamaModel
+
+from behavior_model.config import ModelConfig
+from behavior_model.data import EVENT_TYPES
+
+LABELS = ("churn", "purchase")  # order of the head outputs and of batch["targets"]
+
+
+class BehaviorModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, *, n_item_tokens: int, n_categories: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        H = cfg.hidden_size
+        n_types = len(EVENT_TYPES) + 1
+        self.type_emb = nn.Embedding(n_types, H, padding_idx=0)
+        self.item_emb = nn.Embedding(n_item_tokens, H, padding_idx=0)
+        self.category_emb = nn.Embedding(n_categories, H, padding_idx=0)
+        self.gap_emb = nn.Embedding(cfg.time_buckets, H)
+        self.age_emb = nn.Embedding(cfg.time_buckets, H)
+        self.hour_emb = nn.Embedding(24, H)
+        self.weekday_emb = nn.Embedding(7, H)
+        self.numeric_proj = nn.Linear(2, H)
+        self.text_proj = nn.Linear(cfg.text_dim, H) if cfg.use_text else None
+        self.input_norm = nn.LayerNorm(H)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.backbone = LlamaModel(
+            LlamaConfig(
+                vocab_size=1,  # inputs_embeds only; the token table is unused
+                hidden_size=H,
+                num_hidden_layers=cfg.num_layers,
+                num_attention_heads=cfg.num_heads,
+                num_key_value_heads=cfg.num_heads,
+                intermediate_size=cfg.intermediate_size,
+                max_position_embeddings=cfg.max_events,
+                attention_dropout=cfg.dropout,
+                attn_implementation="sdpa",
+                bos_token_id=None,
+                eos_token_id=None,
+                pad_token_id=None,
+            )
+        )
+        self.heads = nn.Linear(H, len(LABELS))
+        self.next_type_head = nn.Linear(H, n_types)
+        self.next_category_head = nn.Linear(H, n_categories)
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = (
+            self.type_emb(batch["event_type"])
+            + self.item_emb(batch["item"])
+            + self.category_emb(batch["category"])
+            + self.gap_emb(batch["gap"])
+            + self.age_emb(batch["age"])
+            + self.hour_emb(batch["hour"])
+            + self.weekday_emb(batch["weekday"])
+            + self.numeric_proj(batch["numeric"])
+        )  # (B, T, H)
+        if self.text_proj is not None:
+            x = x + self.text_proj(batch["text_vectors"])
+        return self.dropout(self.input_norm(x))
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.backbone(inputs_embeds=self.embed(batch), attention_mask=batch["attention_mask"])
+        return out.last_hidden_state  # (B, T, H)
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, 2) for (churn, purchase); BCE loss when targets (B, 2) are given."""
+        hidden = self.encode(batch)
+        last = hidden[torch.arange(hidden.size(0), device=hidden.device), batch["lengths"] - 1]
+        logits = self.heads(last).float()  # (B, 2)
+        loss = None if targets is None else F.binary_cross_entropy_with_logits(logits, targets)
+        return logits, loss
+
+    def pretrain_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Next-event prediction: position t predicts type and category of event t + 1."""
+        hidden = self.encode(batch)[:, :-1]  # (B, T-1, H)
+        valid = batch["attention_mask"][:, 1:].bool()
+        h = hidden[valid]
+        type_loss = F.cross_entropy(self.next_type_head(h).float(), batch["event_type"][:, 1:][valid])
+        cat_loss = F.cross_entropy(
+            self.next_category_head(h).float(), batch["category"][:, 1:][valid]
+        )
+        return type_loss + cat_loss

@@ -1,0 +1,104 @@
+"""A trained model with everything needed to score: configs, vocabulary, text encoder path."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from behavior_model.config import LabelConfig, ModelConfig
+from behavior_model.data import Examples, Vocabulary, build_examples, collate, make_text_table
+from behavior_model.model import LABELS, BehaviorModel
+from behavior_model.text import TextEmbedder
+
+
+class BehaviorPredictor:
+    def __init__(
+        self,
+        model: BehaviorModel,
+        *,
+        vocab: Vocabulary,
+        labels: LabelConfig,
+        text_model_path: str | None,
+    ) -> None:
+        self.model = model.eval()
+        self.vocab = vocab
+        self.labels = labels
+        self.text_model_path = text_model_path
+        self._embedder: TextEmbedder | None = None
+
+    @property
+    def embedder(self) -> TextEmbedder | None:
+        if not self.model.cfg.use_text:
+            return None
+        if self._embedder is None:
+            self._embedder = TextEmbedder(self.text_model_path)
+        return self._embedder
+
+    def examples(self, events: pd.DataFrame, cutoff, *, with_labels: bool) -> Examples:
+        text_index, table = make_text_table(events[events["event_time"] < pd.Timestamp(cutoff)], self.embedder)
+        return build_examples(
+            events,
+            cutoff,
+            labels=self.labels,
+            model=self.model.cfg,
+            vocab=self.vocab,
+            text_index=text_index,
+            text_table=table,
+            with_labels=with_labels,
+        )
+
+    @torch.no_grad()
+    def predict_examples(self, ex: Examples, *, batch_size: int = 512) -> np.ndarray:
+        """(n, 2) probabilities in LABELS order."""
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        out = []
+        for start in range(0, len(ex), batch_size):
+            idx = list(range(start, min(start + batch_size, len(ex))))
+            batch = {k: v.to(device) for k, v in collate(ex, idx).items() if k != "targets"}
+            logits, _ = self.model(batch)
+            out.append(torch.sigmoid(logits).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+
+    def predict_users(self, events: pd.DataFrame, cutoff) -> pd.DataFrame:
+        """Scores for every user eligible at ``cutoff``, from events strictly before it."""
+        ex = self.examples(events, cutoff, with_labels=False)
+        probs = self.predict_examples(ex)
+        return pd.DataFrame(
+            {
+                "user_id": ex.user_id,
+                "churn_probability": probs[:, 0].astype(float),
+                "purchase_probability": probs[:, 1].astype(float),
+            }
+        )
+
+    def save(self, path: Path) -> Path:
+        torch.save(
+            {
+                "model_config": asdict(self.model.cfg),
+                "label_config": asdict(self.labels),
+                "vocab": self.vocab.to_dict(),
+                "text_model_path": self.text_model_path,
+                "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
+            },
+            path,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: Path, *, device: str = "cpu") -> BehaviorPredictor:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+        cfg = ModelConfig(**ckpt["model_config"])
+        vocab = Vocabulary.from_dict(ckpt["vocab"])
+        model = BehaviorModel(cfg, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories)
+        model.load_state_dict(ckpt["state_dict"])
+        return cls(
+            model.to(device),
+            vocab=vocab,
+            labels=LabelConfig(**ckpt["label_config"]),
+            text_model_path=ckpt["text_model_path"],
+        )

@@ -1,0 +1,231 @@
+"""Training: cutoffs, examples, next-event pre-training, fine-tuning with the churn/purchase heads.
+
+    python -m behavior_model.train --source sample_clickstream --logical-date 2026-03-01
+
+``fit`` is plain PyTorch (no I/O). ``run_training`` reads the lake up to the logical date, fits,
+logs the run to MLflow, registers the model and moves the ``champion`` alias if the new version is
+at least as good as the current champion on the same validation data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from behavior_model.config import TrainConfig
+from behavior_model.data import (
+    Examples,
+    build_examples,
+    build_vocabulary,
+    collate,
+    concat_examples,
+    make_text_table,
+)
+from behavior_model.metrics import binary_metrics
+from behavior_model.model import LABELS, BehaviorModel
+from behavior_model.predictor import BehaviorPredictor
+from behavior_model.text import TextEmbedder
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def choose_cutoffs(
+    events: pd.DataFrame, cfg: TrainConfig, *, as_of: date | None = None
+) -> tuple[list[pd.Timestamp], pd.Timestamp]:
+    """Training cutoffs and the validation cutoff (midnights, UTC).
+
+    Data ends at the midnight after the last event (or after ``as_of``). Validation is the latest
+    midnight whose labels are complete: T_val + max(H) <= data end. Training cutoffs step back from
+    T_val - max(H), so their label windows end before validation starts.
+    """
+    if events.empty:
+        raise ValueError("no events to train on")
+    last_day = events["event_time"].max().floor("D")
+    if as_of is not None:
+        last_day = min(last_day, pd.Timestamp(as_of, tz="UTC"))
+    data_end = last_day + pd.Timedelta(days=1)
+    first = events["event_time"].min().floor("D")
+    horizon = pd.Timedelta(
+        days=max(cfg.labels.purchase_horizon_days, cfg.labels.churn_horizon_days)
+    )
+    val = data_end - horizon
+    train = [val - horizon - pd.Timedelta(days=k * cfg.cutoff_step_days) for k in range(cfg.train_cutoffs)]
+    # A cutoff needs at least a week of history behind it to say anything.
+    train = sorted(t for t in train if t >= first + pd.Timedelta(days=7))
+    if not train:
+        raise ValueError(
+            f"not enough history: data {first.date()}..{last_day.date()} leaves no training cutoff "
+            f"before the validation cutoff {val.date()} (horizon {horizon.days} days)"
+        )
+    return train, val
+
+
+@dataclass
+class TrainedModel:
+    predictor: BehaviorPredictor
+    train_cutoffs: list[pd.Timestamp]
+    val_cutoff: pd.Timestamp
+    val_examples: Examples
+    val_probabilities: np.ndarray
+    val_metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _loader(ex: Examples, cfg: TrainConfig, device: torch.device, *, shuffle: bool) -> DataLoader:
+    return DataLoader(
+        list(range(len(ex))),
+        batch_size=cfg.batch_size,
+        shuffle=shuffle,
+        collate_fn=lambda idx: collate(ex, idx),
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+
+
+def val_metric_dict(ex: Examples, probs: np.ndarray) -> dict[str, float]:
+    """Stable metric names: val_<label>_<metric>."""
+    out: dict[str, float] = {}
+    for j, label in enumerate(LABELS):
+        y = ex.churn if label == "churn" else ex.purchase
+        for k, v in binary_metrics(y, probs[:, j]).items():
+            out[f"val_{label}_{k}"] = float(v)
+    return out
+
+
+def fit(
+    events: pd.DataFrame,
+    cfg: TrainConfig,
+    *,
+    as_of: date | None = None,
+    embedder: TextEmbedder | None = None,
+    on_epoch: Callable[[dict[str, float], int], None] | None = None,
+) -> TrainedModel:
+    """Train on ``events`` (canonical columns) and evaluate on the validation cutoff."""
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    if as_of is not None:
+        events = events[events["event_time"] < pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)]
+    train_cutoffs, val_cutoff = choose_cutoffs(events, cfg, as_of=as_of)
+    inputs = events[events["event_time"] < val_cutoff]  # vocabulary sees no label period
+    vocab = build_vocabulary(inputs, cfg.model)
+    if cfg.model.use_text and embedder is None:
+        embedder = TextEmbedder(cfg.text_model_path)
+    text_index, table = make_text_table(inputs, embedder if cfg.model.use_text else None)
+    common = dict(labels=cfg.labels, model=cfg.model, vocab=vocab, text_index=text_index, text_table=table)
+    train_ex = concat_examples([build_examples(events, t, **common) for t in train_cutoffs])
+    val_ex = build_examples(events, val_cutoff, **common)
+    log.info(
+        "training on %d examples (%d cutoffs), validating on %d users at %s, device %s",
+        len(train_ex), len(train_cutoffs), len(val_ex), val_cutoff.date(), device,
+    )  # fmt: skip
+
+    model = BehaviorModel(cfg.model, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories)
+    model.to(device)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    )
+    predictor = BehaviorPredictor(
+        model, vocab=vocab, labels=cfg.labels, text_model_path=cfg.text_model_path
+    )
+    history: list[dict[str, float]] = []
+    step = 0
+
+    def run_epochs(n: int, loss_of: Callable[[dict], torch.Tensor], phase: str) -> None:
+        nonlocal step
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        batches = _loader(train_ex, cfg, device, shuffle=True)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.learning_rate, total_steps=max(1, n * len(batches))
+        )
+        for epoch in range(n):
+            model.train()
+            total, count = 0.0, 0
+            for batch in batches:
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                with autocast:
+                    loss = loss_of(batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                total += loss.item() * len(batch["lengths"])
+                count += len(batch["lengths"])
+            metrics = {f"{phase}_loss": total / max(count, 1)}
+            if phase == "train":
+                with autocast:
+                    metrics |= val_metric_dict(val_ex, predictor.predict_examples(val_ex))
+            history.append({"epoch": epoch, **metrics})
+            if on_epoch is not None:
+                on_epoch(metrics, step)
+            step += 1
+            log.info("%s epoch %d: %s", phase, epoch, json.dumps(metrics))
+
+    if cfg.pretrain_epochs:
+        run_epochs(cfg.pretrain_epochs, model.pretrain_loss, "pretrain")
+    run_epochs(cfg.epochs, lambda b: model(b, b["targets"])[1], "train")
+
+    with autocast:
+        val_probs = predictor.predict_examples(val_ex)
+    model.to("cpu")
+    return TrainedModel(
+        predictor=predictor,
+        train_cutoffs=train_cutoffs,
+        val_cutoff=val_cutoff,
+        val_examples=val_ex,
+        val_probabilities=val_probs,
+        val_metrics=val_metric_dict(val_ex, val_probs),
+        history=history,
+    )
+
+
+def run_training(source: str, logical_date: date, cfg: TrainConfig | None = None) -> dict:
+    """Entry point for the DAG task and the CLI: train on the lake, log to MLflow, maybe promote."""
+    from behavior_model import registry
+    from jobs.lake import read_partitions
+    from jobs.settings import get_settings
+    from jobs.source_mapping import load_mapping
+
+    cfg = cfg or TrainConfig()
+    settings = get_settings()
+    mapping = load_mapping(source)
+    events = read_partitions(settings.source_lake(mapping.name) / "sessionized_events", end=logical_date)
+    embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.data_dir / "cache")
+    return registry.train_and_register(
+        events, cfg, source=mapping.name, logical_date=logical_date, embedder=embedder
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--source", required=True)
+    p.add_argument("--logical-date", type=date.fromisoformat, required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    a = p.parse_args(argv)
+    result = run_training(a.source, a.logical_date, TrainConfig(device=a.device, epochs=a.epochs))
+    print(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
