@@ -44,7 +44,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     # Training cutoffs step back from the validation cutoff by this many days; every training
     # cutoff T satisfies T + max(horizon) <= validation cutoff, so no label peeks into validation.
-    train_cutoffs: int = 4
+    n_train_cutoffs: int = 4
     cutoff_step_days: int = 7
     pretrain_epochs: int = 2
     # Validation ROC-AUC peaks around epoch 3 on the sample; more epochs only overfit.

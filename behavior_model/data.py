@@ -106,6 +106,12 @@ class Examples:
         return int(self.offsets[-1])
 
 
+def utc_timestamp(t) -> pd.Timestamp:
+    """A cutoff as a UTC Timestamp; naive values are taken as UTC."""
+    t = pd.Timestamp(t)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
 def make_text_table(events: pd.DataFrame, embedder) -> tuple[dict[str, int], np.ndarray]:
     """Row 0 is the zero vector (no text); one row per distinct item text."""
     texts = sorted(events["item_text"].dropna().unique().tolist())
@@ -128,8 +134,7 @@ def build_examples(
     with_labels: bool = True,
 ) -> Examples:
     """Examples for every eligible user at ``cutoff`` (UTC)."""
-    cutoff = pd.Timestamp(cutoff)
-    cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff.tz_convert("UTC")
+    cutoff = utc_timestamp(cutoff)
     past = events[events["event_time"] < cutoff]
     last_seen = past.groupby("user_id")["event_time"].max()
     eligible = last_seen[last_seen >= cutoff - pd.Timedelta(days=labels.lookback_days)].index
@@ -196,7 +201,9 @@ def concat_examples(parts: list[Examples]) -> Examples:
     return Examples(
         user_id=np.concatenate([p.user_id for p in parts]),
         cutoff=np.concatenate([p.cutoff for p in parts]),
-        offsets=np.concatenate([[0]] + [p.offsets[1:] + s for p, s in zip(parts, shifts, strict=True)]),
+        offsets=np.concatenate(
+            [[0]] + [p.offsets[1:] + s for p, s in zip(parts, shifts, strict=True)]
+        ),
         tokens={k: np.concatenate([p.tokens[k] for p in parts]) for k in parts[0].tokens},
         event_time=np.concatenate([p.event_time for p in parts]),
         purchase=None if parts[0].purchase is None else np.concatenate([p.purchase for p in parts]),

@@ -92,7 +92,9 @@ class BehaviorModel(nn.Module):
         hidden = self.encode(batch)[:, :-1]  # (B, T-1, H)
         valid = batch["attention_mask"][:, 1:].bool()
         h = hidden[valid]
-        type_loss = F.cross_entropy(self.next_type_head(h).float(), batch["event_type"][:, 1:][valid])
+        type_loss = F.cross_entropy(
+            self.next_type_head(h).float(), batch["event_type"][:, 1:][valid]
+        )
         cat_loss = F.cross_entropy(
             self.next_category_head(h).float(), batch["category"][:, 1:][valid]
         )

@@ -10,7 +10,14 @@ import pandas as pd
 import torch
 
 from behavior_model.config import LabelConfig, ModelConfig
-from behavior_model.data import Examples, Vocabulary, build_examples, collate, make_text_table
+from behavior_model.data import (
+    Examples,
+    Vocabulary,
+    build_examples,
+    collate,
+    make_text_table,
+    utc_timestamp,
+)
 from behavior_model.model import LABELS, BehaviorModel
 from behavior_model.text import TextEmbedder
 
@@ -39,7 +46,8 @@ class BehaviorPredictor:
         return self._embedder
 
     def examples(self, events: pd.DataFrame, cutoff, *, with_labels: bool) -> Examples:
-        text_index, table = make_text_table(events[events["event_time"] < pd.Timestamp(cutoff)], self.embedder)
+        cutoff = utc_timestamp(cutoff)
+        text_index, table = make_text_table(events[events["event_time"] < cutoff], self.embedder)
         return build_examples(
             events,
             cutoff,
@@ -94,7 +102,9 @@ class BehaviorPredictor:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         cfg = ModelConfig(**ckpt["model_config"])
         vocab = Vocabulary.from_dict(ckpt["vocab"])
-        model = BehaviorModel(cfg, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories)
+        model = BehaviorModel(
+            cfg, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories
+        )
         model.load_state_dict(ckpt["state_dict"])
         return cls(
             model.to(device),

@@ -66,7 +66,10 @@ def choose_cutoffs(
         days=max(cfg.labels.purchase_horizon_days, cfg.labels.churn_horizon_days)
     )
     val = data_end - horizon
-    train = [val - horizon - pd.Timedelta(days=k * cfg.cutoff_step_days) for k in range(cfg.train_cutoffs)]
+    train = [
+        val - horizon - pd.Timedelta(days=k * cfg.cutoff_step_days)
+        for k in range(cfg.n_train_cutoffs)
+    ]
     # A cutoff needs at least a week of history behind it to say anything.
     train = sorted(t for t in train if t >= first + pd.Timedelta(days=7))
     if not train:
@@ -130,7 +133,9 @@ def fit(
     if cfg.model.use_text and embedder is None:
         embedder = TextEmbedder(cfg.text_model_path)
     text_index, table = make_text_table(inputs, embedder if cfg.model.use_text else None)
-    common = dict(labels=cfg.labels, model=cfg.model, vocab=vocab, text_index=text_index, text_table=table)
+    common = dict(
+        labels=cfg.labels, model=cfg.model, vocab=vocab, text_index=text_index, text_table=table
+    )
     train_ex = concat_examples([build_examples(events, t, **common) for t in train_cutoffs])
     val_ex = build_examples(events, val_cutoff, **common)
     log.info(
@@ -138,7 +143,9 @@ def fit(
         len(train_ex), len(train_cutoffs), len(val_ex), val_cutoff.date(), device,
     )  # fmt: skip
 
-    model = BehaviorModel(cfg.model, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories)
+    model = BehaviorModel(
+        cfg.model, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories
+    )
     model.to(device)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -151,7 +158,9 @@ def fit(
 
     def run_epochs(n: int, loss_of: Callable[[dict], torch.Tensor], phase: str) -> None:
         nonlocal step
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(
+            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
         batches = _loader(train_ex, cfg, device, shuffle=True)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.learning_rate, total_steps=max(1, n * len(batches))
@@ -208,7 +217,9 @@ def run_training(source: str, logical_date: date, cfg: TrainConfig | None = None
     cfg = cfg or TrainConfig()
     settings = get_settings()
     mapping = load_mapping(source)
-    events = read_partitions(settings.source_lake(mapping.name) / "sessionized_events", end=logical_date)
+    events = read_partitions(
+        settings.source_lake(mapping.name) / "sessionized_events", end=logical_date
+    )
     embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.data_dir / "cache")
     return registry.train_and_register(
         events, cfg, source=mapping.name, logical_date=logical_date, embedder=embedder
