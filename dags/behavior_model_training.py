@@ -1,0 +1,60 @@
+"""
+### behavior_model_training
+
+Trains the behaviour sequence model on the sessionized events up to the logical date and logs the
+run to MLflow (params, per-epoch losses, validation ROC-AUC / PR-AUC / log loss for churn and
+purchase, the model with its vocabulary and configs).
+
+The model is registered as `behavior-model`. The alias `champion` moves to the new version only if
+its mean validation ROC-AUC is at least the current champion's on the same validation users and
+labels (the first version always becomes champion). The decision and its numbers are in the run's
+`promotion.json` artifact and its `promoted` tag.
+
+**Logical date D**: training uses events up to and including day D; the validation cutoff is the
+latest midnight whose labels are complete by then. Weekly by default; trigger it after a backfill.
+**Params.** `source` (mapping name), `device` (`auto`: CUDA with bf16 when present, else CPU).
+Compare runs with `mlflow ui --backend-store-uri sqlite:///data/mlflow/mlflow.db`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from jobs.airflow_assets import BEHAVIOR_MODEL, DEFAULT_ARGS, DEFAULT_SOURCE
+
+
+@dag(
+    dag_id="behavior_model_training",
+    schedule=CronDataIntervalTimetable("@weekly", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS | {"retries": 1},
+    tags=["ml", "training", "mlflow"],
+    doc_md=__doc__,
+    params={
+        "source": Param(DEFAULT_SOURCE, type="string", description="source mapping name"),
+        "device": Param("auto", enum=["auto", "cpu", "cuda"], description="training device"),
+    },
+)
+def behavior_model_training():
+    @task(outlets=[BEHAVIOR_MODEL])
+    def train_behavior_model(**context) -> dict:
+        from behavior_model.config import TrainConfig
+        from behavior_model.train import run_training
+
+        params = context["params"]
+        result = run_training(
+            params["source"], context["logical_date"].date(), TrainConfig(device=params["device"])
+        )
+        context["outlet_events"][BEHAVIOR_MODEL].extra = {
+            "model_version": result["model_version"],
+            "promoted": result["promoted"],
+        }
+        return {k: v for k, v in result.items() if k != "decision"}
+
+    train_behavior_model()
+
+
+behavior_model_training()
