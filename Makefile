@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m jobs.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -93,7 +93,8 @@ def parse_lines(lines: DataFrame, *, mapping: SourceMapping) -> DataFrame:
         parsed = F.from_json("raw_line", schema, opts)
     else:
         opts["sep"] = mapping.csv_delimiter
-        parsed = F.from_csv("raw_line", schema.simpleString()[7:-1], opts)
+        ddl = ", ".join(f"`{f.name}` STRING" for f in schema.fields)
+        parsed = F.from_csv("raw_line", ddl, opts)
     return lines.withColumn("f", parsed).withColumn(
         "parse_ok",
         F.col("f").isNotNull() & F.col("f._corrupt").isNull() & (F.trim("raw_line") != ""),
@@ -209,8 +210,10 @@ def normalize_events(
 
 def mark_duplicates(events: DataFrame) -> DataFrame:
     """Flag valid rows whose event_id appeared before (earlier arrival, then earlier line)."""
-    first = Window.partitionBy("event_id").orderBy("arrival_date", "source_file", "line_number")
-    rank = F.when(F.col("reason").isNull(), F.row_number().over(first))
+    # Only valid rows compete: a quarantined copy must not turn the valid one into a duplicate.
+    valid = F.col("reason").isNull()
+    first = Window.partitionBy("event_id", valid).orderBy("arrival_date", "source_file", "line_number")
+    rank = F.when(valid, F.row_number().over(first))
     return events.withColumn("is_duplicate", F.coalesce(rank > 1, F.lit(False)))
 
 

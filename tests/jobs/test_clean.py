@@ -1,0 +1,234 @@
+"""The clean job: parsing, reasons, duplicates, late events, accounting, idempotency, PII."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.clean import (
+    clean_day,
+    drop_csv_headers,
+    mark_duplicates,
+    normalize_events,
+    number_lines,
+    parse_lines,
+)
+from jobs.lake import read_partitions
+from jobs.sample_data import SampleConfig, generate
+from jobs.source_mapping import SourceMapping, load_mapping
+
+SAMPLE = load_mapping("sample_clickstream")
+WINDOW = dict(
+    window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 1, 4, tzinfo=UTC)
+)
+
+
+def _line(**overrides) -> str:
+    row = {
+        "event_id": "e1",
+        "user_id": "u1",
+        "ts": "2026-01-03T10:00:00Z",
+        "type": "page_view",
+        "item_id": "I1",
+        "category": "toys",
+        "item_text": "RED KITE",
+        "price": 2.5,
+        "qty": 1,
+        "email": "someone@example.com",
+    }
+    row.update(overrides)
+    return json.dumps({k: v for k, v in row.items() if v is not ...})
+
+
+def _classify(spark, lines: list[str], mapping: SourceMapping = SAMPLE):
+    df = spark.createDataFrame(
+        [(date(2026, 1, 3), "f.jsonl", line) for line in lines],
+        "arrival_date date, source_file string, raw_line string",
+    )
+    parsed = parse_lines(drop_csv_headers(number_lines(df), mapping=mapping), mapping=mapping)
+    return normalize_events(parsed, mapping=mapping, **WINDOW)
+
+
+def test_each_bad_row_gets_its_reason(spark):
+    lines = [
+        _line(),
+        '{"event_id": "e2", "user_id": ',
+        _line(event_id="e3", user_id=""),
+        _line(event_id="e4", user_id=...),
+        _line(event_id="e5", ts="yesterday"),
+        _line(event_id="e6", type="click"),
+        _line(event_id="e7", price=-1.0),
+        _line(event_id="e8", price="cheap"),
+        _line(event_id="e9", ts="2026-01-04T00:00:00Z"),
+        _line(event_id="e10", ts="2025-12-31T23:59:59Z"),
+        _line(event_id="e11", item_id=None),
+        "",
+    ]
+    got = _classify(spark, lines).orderBy("line_number").select("reason").collect()
+    assert [r.reason for r in got] == [
+        None,
+        "malformed",
+        "missing_user_id",
+        "missing_user_id",
+        "bad_timestamp",
+        "unknown_event_type",
+        "negative_price",
+        "bad_number",
+        "future_event",
+        "too_late",
+        "missing_item_id",
+        "malformed",
+    ]
+
+
+def test_valid_row_maps_to_the_contract(spark):
+    row = _classify(spark, [_line(type="add_to_cart", qty=3, ts="2026-01-03T11:00:00+01:00")]).first()
+    assert row.reason is None
+    assert (row.event_id, row.user_id, row.event_type, row.item_id) == ("e1", "u1", "cart", "I1")
+    assert row.event_time == datetime(2026, 1, 3, 10, 0)  # +01:00 offset honoured, stored as UTC
+    assert (row.price, row.quantity, row.event_date) == (2.5, 3, date(2026, 1, 3))
+
+
+def test_csv_mapping_with_local_time_and_return_rule(spark):
+    mapping = SourceMapping.model_validate(
+        {
+            "name": "shop_csv",
+            "format": "csv",
+            "source_columns": ["inv", "sku", "qty", "when", "price", "cust"],
+            "columns": {"user_id": "cust", "event_time": "when", "item_id": "sku",
+                        "price": "price", "quantity": "qty"},
+            "default_event_type": "purchase",
+            "timestamp": {"format": "yyyy-MM-dd HH:mm:ss", "timezone": "Europe/London"},
+            "returns": {"negative_quantity": True, "column": "inv", "prefix": "C"},
+        }
+    )  # fmt: skip
+    lines = [
+        "inv,sku,qty,when,price,cust",
+        "A1,X,2,2026-01-03 10:00:00,1.5,17850.0",
+        "C2,X,-2,2026-01-03 11:00:00,1.5,17850.0",
+        "A3,Y,1,2026-07-03 10:00:00,1.0,",
+    ]
+    df = spark.createDataFrame(
+        [(date(2026, 1, 3), "f.csv", line) for line in lines],
+        "arrival_date date, source_file string, raw_line string",
+    )
+    parsed = parse_lines(drop_csv_headers(number_lines(df), mapping=mapping), mapping=mapping)
+    window = dict(window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 12, 1, tzinfo=UTC))
+    rows = normalize_events(parsed, mapping=mapping, **window).orderBy("line_number").collect()
+    assert len(rows) == 3  # the header is not a row
+    assert [(r.user_id, r.event_type, r.quantity, r.reason) for r in rows] == [
+        ("17850", "purchase", 2, None),
+        ("17850", "return", 2, None),
+        (None, "purchase", 1, "missing_user_id"),
+    ]
+    assert rows[0].event_time == datetime(2026, 1, 3, 10, 0)  # GMT in winter
+    assert rows[0].event_id != rows[1].event_id  # hashed from the raw line
+
+
+def test_duplicates_keep_the_first_arrival(spark):
+    df = spark.createDataFrame(
+        [
+            (date(2026, 1, 3), "b", 1, "e1", None),
+            (date(2026, 1, 2), "a", 5, "e1", None),
+            (date(2026, 1, 2), "a", 7, "e1", None),
+            (date(2026, 1, 2), "a", 8, "e2", "malformed"),
+            (date(2026, 1, 2), "a", 9, "e2", None),
+        ],
+        "arrival_date date, source_file string, line_number long, event_id string, reason string",
+    )
+    got = mark_duplicates(df).orderBy("arrival_date", "line_number").collect()
+    assert [(r.line_number, r.is_duplicate) for r in got] == [
+        (5, False), (7, True), (8, False), (9, False), (1, True),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_sample(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("raw")
+    cfg = SampleConfig(days=6, users=120, seed=11, late_rate=0.05, duplicate_rate=0.05)
+    return raw, generate(raw, cfg), cfg
+
+
+def _lake_rows(lake):
+    events = read_partitions(lake / "events")
+    return events.sort_values("event_id").reset_index(drop=True)
+
+
+def test_every_raw_row_is_accounted_for_and_matches_the_planted_dirt(spark, small_sample, tmp_path):
+    raw, manifest, cfg = small_sample
+    lake = tmp_path / "lake"
+    for day, planted in manifest["files"].items():
+        s = clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=date.fromisoformat(day))
+        assert s.raw_rows == planted["raw_rows"]
+        assert s.raw_rows == s.clean_rows + s.quarantined_rows + s.duplicate_rows
+        assert s.clean_rows == planted.get("clean", 0)
+        assert s.duplicate_rows == planted.get("duplicate", 0)
+        reasons = {k: v for k, v in planted.items() if k not in ("raw_rows", "clean", "duplicate", "late")}
+        assert s.quarantined_by_reason == reasons
+    # Every clean row of every file is in the lake exactly once.
+    total_clean = sum(f.get("clean", 0) for f in manifest["files"].values())
+    events = _lake_rows(lake)
+    assert len(events) == total_clean
+    assert events["event_id"].is_unique
+    assert (events["event_time"].dt.date == events["event_date"].astype(str).map(date.fromisoformat)).all()
+
+
+def test_late_events_land_in_their_own_partition_and_reruns_change_nothing(spark, small_sample, tmp_path):
+    raw, manifest, _ = small_sample
+    lake = tmp_path / "lake"
+    days = [date.fromisoformat(d) for d in manifest["files"]]
+    for d in days:
+        clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=d)
+    first = _lake_rows(lake)
+    late_total = sum(f.get("late", 0) for f in manifest["files"].values())
+    assert late_total > 0
+    # Rerun every date in reverse order, then one date twice: the lake is the same.
+    for d in reversed(days):
+        clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=d)
+    clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=days[2])
+    again = _lake_rows(lake)
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_quarantine_keeps_file_line_and_reason_without_personal_data(spark, small_sample, tmp_path):
+    raw, manifest, _ = small_sample
+    lake = tmp_path / "lake"
+    day = date.fromisoformat(next(iter(manifest["files"])))
+    summary = clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=day)
+    q = pq.read_table(lake / "quarantine" / f"ingest_date={day}").to_pandas()
+    assert len(q) == summary.quarantined_rows > 0
+    assert q["source_file"].str.endswith("events.jsonl").all()
+    raw_lines = (raw / f"date={day}" / "events.jsonl").read_text().splitlines()
+    for r in q.itertuples():
+        assert r.line_number >= 1
+        original = raw_lines[r.line_number - 1]
+        assert r.raw_line.split('"email"')[0] == original.split('"email"')[0]
+    # No email or ip value from the raw files appears anywhere under the lake.
+    personal = {v for line in raw_lines for v in _personal_values(line)}
+    blob = b"".join(p.read_bytes() for p in lake.rglob("*") if p.is_file())
+    assert personal and not any(v.encode() in blob for v in personal)
+
+
+def _personal_values(line: str) -> list[str]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return []
+    return [row[k] for k in ("email", "ip") if row.get(k)]
+
+
+def test_a_missing_day_fails_with_the_folder_name(spark, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no raw files for 2026-02-01 in .*date=2026-02-01"):
+        clean_day(spark, mapping=SAMPLE, raw_root=tmp_path, lake=tmp_path / "lake", run_date=date(2026, 2, 1))
+
+
+def test_number_lines_follows_file_order(spark):
+    df = spark.createDataFrame([("a", "x"), ("a", "y"), ("b", "z")], "source_file string, raw_line string")
+    got = number_lines(df).orderBy("source_file", "line_number").collect()
+    assert [(r.source_file, r.line_number, r.raw_line) for r in got] == [
+        ("a", 1, "x"), ("a", 2, "y"), ("b", 1, "z"),
+    ]  # fmt: skip
