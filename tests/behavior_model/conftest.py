@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from jobs.sample_data import SampleConfig, canonical_events
+
+
+@pytest.fixture(scope="session")
+def sample_events() -> pd.DataFrame:
+    """The planted-signal sample as canonical events (60 days, 1,000 users)."""
+    return canonical_events(SampleConfig(days=60, users=1000, seed=7))
+
+
+def events_frame(rows: list[tuple]) -> pd.DataFrame:
+    """(user_id, time, event_type[, item_id]) -> canonical events."""
+    df = pd.DataFrame(
+        [(f"e{i}", r[0], pd.Timestamp(r[1], tz="UTC"), r[2], r[3] if len(r) > 3 else "I1")
+         for i, r in enumerate(rows)],
+        columns=["event_id", "user_id", "event_time", "event_type", "item_id"],
+    )  # fmt: skip
+    return df.assign(category="toys", item_text="RED KITE", price=1.0, quantity=1, session_id=None)

@@ -1,0 +1,48 @@
+"""Every DAG imports, and carries the docs, tags and retries its users rely on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+EXPECTED = {"clickstream_daily", "behavior_model_training", "nightly_scoring"}
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.models import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dags) == EXPECTED
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_dag_has_docs_tags_retries(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.fileloc.endswith(f"{dag_id}.py")  # dag_id = file name
+    assert dag.tags and dag.doc_md and len(dag.doc_md) > 200
+    assert dag.max_active_runs == 1
+    assert dag.tasks and all(t.retries >= 1 for t in dag.tasks)
+
+
+def test_scoring_follows_fresh_sessionized_events(dagbag):
+    from jobs.airflow_assets import SESSIONIZED_EVENTS
+
+    daily, scoring = dagbag.dags["clickstream_daily"], dagbag.dags["nightly_scoring"]
+    producer = daily.get_task("validate_sessionized_events")
+    assert SESSIONIZED_EVENTS in producer.outlets
+    assert SESSIONIZED_EVENTS.name in str(scoring.timetable.asset_condition)
+
+
+def test_daily_tasks_chain_clean_validate_sessionize(dagbag):
+    daily = dagbag.dags["clickstream_daily"]
+    order = [t.task_id for t in daily.topological_sort()]
+    assert order == [
+        "clean_events", "validate_clean_events", "sessionize_events", "validate_sessionized_events",
+    ]  # fmt: skip
