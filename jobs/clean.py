@@ -212,7 +212,9 @@ def mark_duplicates(events: DataFrame) -> DataFrame:
     """Flag valid rows whose event_id appeared before (earlier arrival, then earlier line)."""
     # Only valid rows compete: a quarantined copy must not turn the valid one into a duplicate.
     valid = F.col("reason").isNull()
-    first = Window.partitionBy("event_id", valid).orderBy("arrival_date", "source_file", "line_number")
+    first = Window.partitionBy("event_id", valid).orderBy(
+        "arrival_date", "source_file", "line_number"
+    )
     rank = F.when(valid, F.row_number().over(first))
     return events.withColumn("is_duplicate", F.coalesce(rank > 1, F.lit(False)))
 

@@ -60,7 +60,11 @@ USER_PROPENSITY_SCORES = Table(
             "DOUBLE PRECISION",
             "P(no event of any type in the churn horizon after score_date)",
         ),
-        ("purchase_probability", "DOUBLE PRECISION", "P(at least one purchase in the purchase horizon)"),
+        (
+            "purchase_probability",
+            "DOUBLE PRECISION",
+            "P(at least one purchase in the purchase horizon)",
+        ),
         ("model_name", "VARCHAR", "MLflow registered model name"),
         ("model_version", "VARCHAR", "MLflow model version that produced the row"),
         (

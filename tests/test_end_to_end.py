@@ -52,7 +52,9 @@ def test_one_score_row_per_eligible_user(pipeline):
 def test_every_raw_row_is_accounted_for(pipeline):
     import json
 
-    manifest = json.loads((get_settings().raw_dir / "sample_clickstream" / "_manifest.json").read_text())
+    manifest = json.loads(
+        (get_settings().raw_dir / "sample_clickstream" / "_manifest.json").read_text()
+    )
     rows = Warehouse().query(
         "SELECT count(*), sum(raw_rows), sum(unaccounted_rows), sum(clean_rows) FROM etl_run_summary"
     )[0]
@@ -87,7 +89,9 @@ def test_reruns_replace_and_never_duplicate(pipeline):
 
     dags = DagBag(dag_folder=str(REPO / "dags")).dags
     mid = START + timedelta(days=10)
-    run = dags["clickstream_daily"].test(logical_date=pendulum.datetime(mid.year, mid.month, mid.day, tz="UTC"))
+    run = dags["clickstream_daily"].test(
+        logical_date=pendulum.datetime(mid.year, mid.month, mid.day, tz="UTC")
+    )
     assert run.state == "success"
     run = dags["nightly_scoring"].test(run_conf={"score_date": last.isoformat()})
     assert run.state == "success"
@@ -96,5 +100,7 @@ def test_reruns_replace_and_never_duplicate(pipeline):
     assert set(after) == set(before)
     assert all(after[u][:2] == pytest.approx(before[u][:2], abs=1e-6) for u in before)
     assert duckdb.sql(count_sql).fetchall() == lake_before
-    n = Warehouse().query("SELECT count(*) FROM user_propensity_scores WHERE score_date = ?", [last])
+    n = Warehouse().query(
+        "SELECT count(*) FROM user_propensity_scores WHERE score_date = ?", [last]
+    )
     assert n[0][0] == len(before)

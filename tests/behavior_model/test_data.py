@@ -17,7 +17,13 @@ def _examples(events, cutoff, model=MODEL):
     vocab = build_vocabulary(events, model)
     text_index, table = make_text_table(events, None)
     return build_examples(
-        events, cutoff, labels=LABELS, model=model, vocab=vocab, text_index=text_index, text_table=table
+        events,
+        cutoff,
+        labels=LABELS,
+        model=model,
+        vocab=vocab,
+        text_index=text_index,
+        text_table=table,
     )
 
 

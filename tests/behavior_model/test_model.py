@@ -7,7 +7,9 @@ import torch
 from behavior_model.config import ModelConfig
 from behavior_model.model import BehaviorModel
 
-CFG = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, dropout=0.0, max_events=12)
+CFG = ModelConfig(
+    hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, dropout=0.0, max_events=12
+)
 
 
 def _batch(B: int = 8, T: int = 12, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -49,7 +51,10 @@ def test_forward_shapes_and_loss():
 def test_padding_does_not_change_predictions():
     model = _model().eval()
     batch = _batch(B=2)
-    longer = {k: torch.cat([v, torch.zeros_like(v[:, :4])], 1) if v.ndim > 1 else v for k, v in batch.items()}
+    longer = {
+        k: torch.cat([v, torch.zeros_like(v[:, :4])], 1) if v.ndim > 1 else v
+        for k, v in batch.items()
+    }
     with torch.no_grad():
         a, _ = model(batch)
         b, _ = model(longer)

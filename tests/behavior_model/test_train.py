@@ -39,10 +39,18 @@ def test_learns_the_planted_signal(sample_events):
 
 def test_promotion_rule():
     champ = {"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}
-    assert decide_promotion({"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}, champ, margin=0.0)["promote"]
-    assert not decide_promotion({"churn_roc_auc": 0.71, "purchase_roc_auc": 0.68}, champ, margin=0.0)["promote"]
-    assert not decide_promotion({"churn_roc_auc": 0.71, "purchase_roc_auc": 0.70}, champ, margin=0.02)["promote"]
-    assert decide_promotion({"churn_roc_auc": 0.5, "purchase_roc_auc": 0.5}, None, margin=0.0)["promote"]
+    assert decide_promotion({"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}, champ, margin=0.0)[
+        "promote"
+    ]
+    assert not decide_promotion(
+        {"churn_roc_auc": 0.71, "purchase_roc_auc": 0.68}, champ, margin=0.0
+    )["promote"]
+    assert not decide_promotion(
+        {"churn_roc_auc": 0.71, "purchase_roc_auc": 0.70}, champ, margin=0.02
+    )["promote"]
+    assert decide_promotion({"churn_roc_auc": 0.5, "purchase_roc_auc": 0.5}, None, margin=0.0)[
+        "promote"
+    ]
 
 
 @pytest.mark.slow
@@ -62,6 +70,9 @@ def test_a_worse_model_does_not_become_champion(isolated_data_dir):
     assert version == "1"
     run = mlflow.get_run(worse["run_id"])
     assert run.data.tags["promoted"] == "false"
-    assert "val_purchase_roc_auc" in run.data.metrics and "champion_val_purchase_roc_auc" in run.data.metrics
+    assert (
+        "val_purchase_roc_auc" in run.data.metrics
+        and "champion_val_purchase_roc_auc" in run.data.metrics
+    )
     history = mlflow.MlflowClient().get_metric_history(good["run_id"], "train_loss")
     assert len(history) == TrainConfig().epochs

@@ -9,7 +9,9 @@ import pytest
 
 from expectations import DataQualityError, run_gate, suites
 
-WINDOW = dict(window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 1, 2, tzinfo=UTC))
+WINDOW = dict(
+    window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 1, 2, tzinfo=UTC)
+)
 
 
 def _events(n: int = 4) -> pd.DataFrame:
@@ -27,7 +29,9 @@ def _events(n: int = 4) -> pd.DataFrame:
 
 
 def test_clean_events_pass(tmp_path):
-    result = run_gate("clean_events", _events(), suites.clean_events(**WINDOW), docs_path=tmp_path / "r.json")
+    result = run_gate(
+        "clean_events", _events(), suites.clean_events(**WINDOW), docs_path=tmp_path / "r.json"
+    )
     assert result["success"] is True
     assert result["statistics"]["unsuccessful_expectations"] == 0
     assert (tmp_path / "r.json").exists()

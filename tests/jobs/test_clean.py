@@ -86,7 +86,9 @@ def test_each_bad_row_gets_its_reason(spark):
 
 
 def test_valid_row_maps_to_the_contract(spark):
-    row = _classify(spark, [_line(type="add_to_cart", qty=3, ts="2026-01-03T11:00:00+01:00")]).first()
+    row = _classify(
+        spark, [_line(type="add_to_cart", qty=3, ts="2026-01-03T11:00:00+01:00")]
+    ).first()
     assert row.reason is None
     assert (row.event_id, row.user_id, row.event_type, row.item_id) == ("e1", "u1", "cart", "I1")
     assert row.event_time == datetime(2026, 1, 3, 10, 0)  # +01:00 offset honoured, stored as UTC
@@ -117,7 +119,9 @@ def test_csv_mapping_with_local_time_and_return_rule(spark):
         "arrival_date date, source_file string, raw_line string",
     )
     parsed = parse_lines(drop_csv_headers(number_lines(df), mapping=mapping), mapping=mapping)
-    window = dict(window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 12, 1, tzinfo=UTC))
+    window = dict(
+        window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 12, 1, tzinfo=UTC)
+    )
     rows = normalize_events(parsed, mapping=mapping, **window).orderBy("line_number").collect()
     assert len(rows) == 3  # the header is not a row
     assert [(r.user_id, r.event_type, r.quantity, r.reason) for r in rows] == [
@@ -162,22 +166,30 @@ def test_every_raw_row_is_accounted_for_and_matches_the_planted_dirt(spark, smal
     raw, manifest, cfg = small_sample
     lake = tmp_path / "lake"
     for day, planted in manifest["files"].items():
-        s = clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=date.fromisoformat(day))
+        s = clean_day(
+            spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=date.fromisoformat(day)
+        )
         assert s.raw_rows == planted["raw_rows"]
         assert s.raw_rows == s.clean_rows + s.quarantined_rows + s.duplicate_rows
         assert s.clean_rows == planted.get("clean", 0)
         assert s.duplicate_rows == planted.get("duplicate", 0)
-        reasons = {k: v for k, v in planted.items() if k not in ("raw_rows", "clean", "duplicate", "late")}
+        reasons = {
+            k: v for k, v in planted.items() if k not in ("raw_rows", "clean", "duplicate", "late")
+        }
         assert s.quarantined_by_reason == reasons
     # Every clean row of every file is in the lake exactly once.
     total_clean = sum(f.get("clean", 0) for f in manifest["files"].values())
     events = _lake_rows(lake)
     assert len(events) == total_clean
     assert events["event_id"].is_unique
-    assert (events["event_time"].dt.date == events["event_date"].astype(str).map(date.fromisoformat)).all()
+    assert (
+        events["event_time"].dt.date == events["event_date"].astype(str).map(date.fromisoformat)
+    ).all()
 
 
-def test_late_events_land_in_their_own_partition_and_reruns_change_nothing(spark, small_sample, tmp_path):
+def test_late_events_land_in_their_own_partition_and_reruns_change_nothing(
+    spark, small_sample, tmp_path
+):
     raw, manifest, _ = small_sample
     lake = tmp_path / "lake"
     days = [date.fromisoformat(d) for d in manifest["files"]]
@@ -222,12 +234,22 @@ def _personal_values(line: str) -> list[str]:
 
 
 def test_a_missing_day_fails_with_the_folder_name(spark, tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"no raw files for 2026-02-01 in .*date=2026-02-01"):
-        clean_day(spark, mapping=SAMPLE, raw_root=tmp_path, lake=tmp_path / "lake", run_date=date(2026, 2, 1))
+    with pytest.raises(
+        FileNotFoundError, match=r"no raw files for 2026-02-01 in .*date=2026-02-01"
+    ):
+        clean_day(
+            spark,
+            mapping=SAMPLE,
+            raw_root=tmp_path,
+            lake=tmp_path / "lake",
+            run_date=date(2026, 2, 1),
+        )
 
 
 def test_number_lines_follows_file_order(spark):
-    df = spark.createDataFrame([("a", "x"), ("a", "y"), ("b", "z")], "source_file string, raw_line string")
+    df = spark.createDataFrame(
+        [("a", "x"), ("a", "y"), ("b", "z")], "source_file string, raw_line string"
+    )
     got = number_lines(df).orderBy("source_file", "line_number").collect()
     assert [(r.source_file, r.line_number, r.raw_line) for r in got] == [
         ("a", 1, "x"), ("a", 2, "y"), ("b", 1, "z"),

@@ -31,7 +31,9 @@ def test_sessions_split_after_the_idle_gap(spark):
     assert ids["e0"] == ids["e1"]
     assert len({ids["e0"], ids["e2"], ids["e3"], ids["e4"]}) == 4
     per_user = out.groupBy("user_id").agg(F.countDistinct("session_id").alias("n"))
-    assertDataFrameEqual(per_user, spark.createDataFrame([("a", 3), ("b", 1)], "user_id string, n long"))
+    assertDataFrameEqual(
+        per_user, spark.createDataFrame([("a", 3), ("b", 1)], "user_id string, n long")
+    )
 
 
 def test_session_ids_are_deterministic_and_order_independent(spark):
