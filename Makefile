@@ -35,6 +35,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+ONLINE_RETAIL ?= $(CURDIR)/../shared/data/online_retail/online_retail.csv.gz
+
+# The whole Online Retail log (541,909 rows) as one Spark application: clean, gate, sessionize, gate.
+load-online-retail: $(STAMP)
+	test -f $(ONLINE_RETAIL) || { echo "missing $(ONLINE_RETAIL) (../shared/data/online_retail)"; exit 1; }
+	$(BIN)/python -m jobs.ingest --source online_retail --path $(ONLINE_RETAIL) --from 2010-12-01 --to 2011-12-09
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 
 from behavior_model.registry import load_champion
-from jobs.lake import read_partitions
+from jobs.lake import read_partitions, without_bots
 from jobs.settings import get_settings
 from jobs.source_mapping import load_mapping
 from jobs.warehouse import USER_PROPENSITY_SCORES, Warehouse
@@ -25,8 +25,9 @@ def score_users(source: str, score_date: date, *, warehouse_url: str | None = No
     settings = get_settings()
     mapping = load_mapping(source)
     predictor, version = load_champion(settings)
-    events = read_partitions(
-        settings.source_lake(mapping.name) / "sessionized_events", end=score_date
+    # Bots stay in the lake but are left out of training and scoring.
+    events = without_bots(
+        read_partitions(settings.source_lake(mapping.name) / "sessionized_events", end=score_date)
     )
     cutoff = pd.Timestamp(score_date, tz="UTC") + pd.Timedelta(days=1)
     scores = predictor.predict_users(events, cutoff)

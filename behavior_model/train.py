@@ -210,15 +210,16 @@ def fit(
 def run_training(source: str, logical_date: date, cfg: TrainConfig | None = None) -> dict:
     """Entry point for the DAG task and the CLI: train on the lake, log to MLflow, maybe promote."""
     from behavior_model import registry
-    from jobs.lake import read_partitions
+    from jobs.lake import read_partitions, without_bots
     from jobs.settings import get_settings
     from jobs.source_mapping import load_mapping
 
     cfg = cfg or TrainConfig()
     settings = get_settings()
     mapping = load_mapping(source)
-    events = read_partitions(
-        settings.source_lake(mapping.name) / "sessionized_events", end=logical_date
+    # Bots stay in the lake but are left out of training and scoring.
+    events = without_bots(
+        read_partitions(settings.source_lake(mapping.name) / "sessionized_events", end=logical_date)
     )
     embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.data_dir / "cache")
     return registry.train_and_register(

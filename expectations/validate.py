@@ -1,9 +1,14 @@
-"""Gate entry points the DAG tasks call: read a stage's output, run its suite, raise on failure."""
+"""Gate entry points the DAG tasks call: read a stage's output, run its suite, raise on failure.
+
+A daily run for D checks D's summary and the partitions it rebuilt ([D-L, D]); a historical load
+(``first`` given) checks every day's summary and every partition in [first, D].
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import pandas as pd
 
@@ -15,25 +20,43 @@ from jobs.settings import get_settings
 from jobs.source_mapping import load_mapping
 
 
-def validate_clean_events(source: str, run_date: date) -> dict:
-    """Gate after the clean job: the run summary reconciles and the rebuilt partitions are sound."""
+def _scope(source: str, run_date: date, first: date | None) -> tuple[Path, Path, date, list[date]]:
     settings = get_settings()
     mapping = load_mapping(source)
     lake = settings.source_lake(mapping.name)
     docs = settings.data_docs_dir / mapping.name / run_date.isoformat()
-    summary = read_summary(lake, run_date)
-    row = asdict(summary) | {"unaccounted_rows": summary.unaccounted_rows}
-    row.pop("quarantined_by_reason"), row.pop("partitions_written"), row.pop("raw_files")
-    run_gate(
-        "run_summary",
-        pd.DataFrame([row]),
-        suites.run_summary(),
-        docs_path=docs / "run_summary.json",
+    if first is None:
+        return lake, docs, run_date - timedelta(days=mapping.lateness_days), [run_date]
+    return (
+        lake,
+        docs,
+        first,
+        [first + timedelta(days=k) for k in range((run_date - first).days + 1)],
     )
 
-    first = run_date - timedelta(days=mapping.lateness_days)
-    events = read_partitions(lake / "events", start=first, end=run_date)
-    window_start = datetime.combine(first, time(), tzinfo=UTC)
+
+def summaries_frame(lake: Path, days: list[date]) -> pd.DataFrame:
+    rows = []
+    for d in days:
+        s = read_summary(lake, d)
+        row = asdict(s) | {"unaccounted_rows": s.unaccounted_rows}
+        for k in ("quarantined_by_reason", "partitions_written", "raw_files"):
+            row.pop(k)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def validate_clean_events(source: str, run_date: date, *, first: date | None = None) -> dict:
+    """Gate after cleaning: every summary reconciles; the rebuilt partitions are sound."""
+    lake, docs, start, owned = _scope(source, run_date, first)
+    run_gate(
+        "run_summary",
+        summaries_frame(lake, owned),
+        suites.run_summary(require_rows_each_day=first is None),
+        docs_path=docs / "run_summary.json",
+    )
+    events = read_partitions(lake / "events", start=start, end=run_date)
+    window_start = datetime.combine(start, time(), tzinfo=UTC)
     window_end = datetime.combine(run_date + timedelta(days=1), time(), tzinfo=UTC)
     return run_gate(
         "clean_events",
@@ -43,13 +66,9 @@ def validate_clean_events(source: str, run_date: date) -> dict:
     )
 
 
-def validate_sessionized_events(source: str, run_date: date) -> dict:
-    settings = get_settings()
-    mapping = load_mapping(source)
-    lake = settings.source_lake(mapping.name)
-    first = run_date - timedelta(days=mapping.lateness_days)
-    events = read_partitions(lake / "sessionized_events", start=first, end=run_date)
-    docs = settings.data_docs_dir / mapping.name / run_date.isoformat()
+def validate_sessionized_events(source: str, run_date: date, *, first: date | None = None) -> dict:
+    lake, docs, start, _ = _scope(source, run_date, first)
+    events = read_partitions(lake / "sessionized_events", start=start, end=run_date)
     return run_gate(
         "sessionized_events",
         events,

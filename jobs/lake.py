@@ -8,16 +8,20 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
-from jobs.schema import EVENT_ARROW_SCHEMA
+from jobs.schema import EVENT_ARROW_SCHEMA, SESSIONIZED_ARROW_SCHEMA
 
 
 def read_partitions(
     path: Path, *, start: date | None = None, end: date | None = None
 ) -> pd.DataFrame:
-    """Events with event_date in [start, end] from a lake table, with the contract's schema."""
+    """Events with event_date in [start, end] from a lake table, with the contract's schema.
+
+    ``sessionized_events`` also carry ``is_bot``.
+    """
+    schema = SESSIONIZED_ARROW_SCHEMA if path.name == "sessionized_events" else EVENT_ARROW_SCHEMA
     if not path.exists():
-        return EVENT_ARROW_SCHEMA.empty_table().to_pandas()
-    dataset = ds.dataset(path, schema=EVENT_ARROW_SCHEMA, format="parquet", partitioning="hive")
+        return schema.empty_table().to_pandas()
+    dataset = ds.dataset(path, schema=schema, format="parquet", partitioning="hive")
     flt = None
     if start is not None:
         flt = ds.field("event_date") >= start
@@ -25,3 +29,11 @@ def read_partitions(
         upper = ds.field("event_date") <= end
         flt = upper if flt is None else flt & upper
     return dataset.to_table(filter=flt).to_pandas()
+
+
+def without_bots(events: pd.DataFrame) -> pd.DataFrame:
+    """Drop every event of a user flagged as a bot on any day read (training and scoring)."""
+    if "is_bot" not in events.columns:
+        return events
+    bots = events.loc[events["is_bot"], "user_id"].unique()
+    return events[~events["user_id"].isin(bots)]

@@ -11,7 +11,8 @@ Planted behaviour (what the model should find):
 - about 40% of users churn: their activity fades over the ten days before their churn day, then stops;
 - purchases follow views and carts of the same item in the same session; some purchases are returned.
 Planted dirt: malformed lines, duplicate events (some in a later day's file), missing user ids,
-unknown event types, negative prices, and late events that land in a later day's file.
+unknown event types, negative prices, late events that land in a later day's file (within the
+lateness window) and a few that arrive too late, and three bots firing bursts of page views.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ class SampleConfig:
     missing_user_rate: float = 0.003
     unknown_type_rate: float = 0.003
     negative_price_rate: float = 0.001
+    # Events that arrive after the lateness window (5 days late): quarantined as too_late.
+    very_late_rate: float = 0.0005
+    # The pipeline's lateness allowance (the mapping's lateness_days): late events and duplicates
+    # are planted within it, so the manifest says exactly what the pipeline must find.
+    lateness_days: int = 2
+    # Scripted users that fire bursts of page views (more than 60 a minute) on a few days.
+    bots: int = 3
 
 
 def _items(rng: random.Random, n: int) -> list[dict]:
@@ -132,6 +140,18 @@ def _user_events(rng: random.Random, cfg: SampleConfig, uid: str, items: list[di
     return events
 
 
+def _bot_events(rng: random.Random, cfg: SampleConfig, uid: str, items: list[dict]) -> list[dict]:
+    day0 = datetime.combine(cfg.start, datetime.min.time(), tzinfo=UTC)
+    events = []
+    for day in sorted(rng.sample(range(cfg.days), min(4, cfg.days))):
+        t = day0 + timedelta(days=day, seconds=rng.randrange(3600, 22 * 3600))
+        for k in range(90):  # 90 views in under a minute
+            events.append(
+                _event(rng, uid, "view", t + timedelta(milliseconds=600 * k), rng.choice(items), 1)
+            )
+    return events
+
+
 def _poisson(rng: random.Random, lam: float) -> int:
     # Knuth's method: small lambdas only, which is all we need.
     limit, k, p = math.exp(-lam), 0, 1.0
@@ -166,6 +186,8 @@ def simulate_events(cfg: SampleConfig = SampleConfig()) -> tuple[random.Random, 
     events: list[dict] = []
     for u in range(cfg.users):
         events.extend(_user_events(rng, cfg, f"u{u:05d}", items))
+    for b in range(cfg.bots):
+        events.extend(_bot_events(rng, cfg, f"b{b:05d}", items))
     events.sort(key=lambda e: (e["ts"], e["event_id"]))
     return rng, events
 
@@ -217,16 +239,20 @@ def generate(out: Path, cfg: SampleConfig = SampleConfig()) -> dict:
             kind, e["price"] = "negative_price", -e["price"]
         arrival = day
         if kind == "clean" and rng.random() < cfg.late_rate:
-            arrival = min(last_day, day + rng.randint(1, 2))
+            arrival = min(last_day, day + rng.randint(1, cfg.lateness_days))
             if arrival > day:
                 planted[arrival]["late"] += 1
+        elif kind == "clean" and day + 5 <= last_day and rng.random() < cfg.very_late_rate:
+            kind, arrival = "too_late", day + 5
         line = json.dumps(e, separators=(",", ":"))
         if kind == "malformed":
             line = line[: rng.randrange(10, len(line) - 5)]
         planted[arrival][kind] += 1
         files[arrival].append(line)
         if kind == "clean" and rng.random() < cfg.duplicate_rate:
-            dup_day = min(last_day, arrival + (1 if rng.random() < 0.3 else 0))
+            # Some copies arrive the next day, never beyond the lateness window.
+            next_day = arrival + 1 <= min(last_day, day + cfg.lateness_days)
+            dup_day = arrival + 1 if next_day and rng.random() < 0.3 else arrival
             files[dup_day].append(line)
             planted[dup_day]["duplicate"] += 1
 

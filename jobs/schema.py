@@ -36,28 +36,24 @@ EVENT_ARROW_SCHEMA = pa.schema(
     [pa.field(n, a, nullable=nullable) for n, _, a, nullable, _ in EVENT_FIELDS]
     + [pa.field("event_date", pa.date32(), nullable=False)]
 )
-
-# Rows that fail parsing or validation; nothing is dropped silently.
-QUARANTINE_SCHEMA = T.StructType(
-    [
-        T.StructField("source", T.StringType(), False),
-        T.StructField("source_file", T.StringType(), False),
-        T.StructField("line_number", T.LongType(), False),
-        T.StructField("raw_line", T.StringType(), True),
-        T.StructField("reason", T.StringType(), False),
-    ]
+# Sessionized events add the bot flag (set by jobs.sessionize).
+SESSIONIZED_ARROW_SCHEMA = EVENT_ARROW_SCHEMA.insert(
+    len(EVENT_FIELDS), pa.field("is_bot", pa.bool_(), nullable=False)
 )
 
 # Reason codes, documented once. A row gets the first reason that applies, in this order.
 QUARANTINE_REASONS: dict[str, str] = {
-    "malformed": "the line could not be parsed in the source format",
+    "bad_encoding": "the line is not valid UTF-8",
+    "header_line": "a repeated CSV header line inside the file",
+    "malformed": "the line cannot be parsed in the source format (bad JSON, wrong column count, empty)",
+    "nested_value": "an object or array where a scalar value is expected",
     "missing_user_id": "no user id",
     "missing_event_id": "the source maps an event id column but the row has none",
     "missing_item_id": "no item id",
-    "bad_timestamp": "the time is missing or does not match the mapping's format",
+    "bad_timestamp": "the time is missing or matches none of the mapping's formats",
     "unknown_event_type": "the event name is not in the mapping's event_types",
-    "bad_number": "price or quantity is not a number",
-    "negative_price": "price below zero (or NaN)",
-    "future_event": "event time after the end of the run date",
-    "too_late": "event time before the run's lateness window",
+    "bad_number": "price or quantity is not a finite number (text, NaN, Infinity)",
+    "negative_price": "price below zero",
+    "future_event": "event time after the end of the run's window",
+    "too_late": "event time before the run's window (older than the lateness allowance)",
 }

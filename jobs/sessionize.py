@@ -1,4 +1,4 @@
-"""Sessionize clean events: a new session starts after an inactivity gap.
+"""Sessionize clean events and flag bots.
 
     python -m jobs.sessionize --source sample_clickstream --run-date 2026-01-15
 
@@ -6,6 +6,10 @@ The run for date D rewrites the ``sessionized_events`` partitions the clean run 
 ([D-L, D]), reading one extra day before them so a session that crosses midnight keeps its id.
 ``session_id`` is a hash of (user_id, first event time of the session): the same input always gives
 the same ids, whichever run computes them.
+
+Bots: a user with more than ``bot_events_per_minute`` events in any one minute of a day is flagged
+(``is_bot``) on that day's events. Flagged users stay in the lake, are left out of training and
+scoring, and are counted in ``etl_run_summary``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.clean import write_event_partitions
+from jobs.clean import read_summary, write_partitions, write_summary
 from jobs.schema import EVENT_COLUMNS, EVENT_SCHEMA
 from jobs.settings import get_settings
 from jobs.source_mapping import load_mapping
@@ -26,26 +30,29 @@ from jobs.source_mapping import load_mapping
 def sessionize(events: DataFrame, *, idle_gap: timedelta = timedelta(minutes=30)) -> DataFrame:
     """Assign ``session_id``: split each user's events where the gap exceeds ``idle_gap``."""
     by_user = Window.partitionBy("user_id").orderBy("event_time", "event_id")
-    gap_s = idle_gap.total_seconds()
     prev = F.lag("event_time").over(by_user)
-    starts = events.withColumn(
-        "_new",
-        F.when(
-            prev.isNull()
-            | (F.unix_micros("event_time") - F.unix_micros(prev) > F.lit(int(gap_s * 1e6))),
-            1,
-        ).otherwise(0),
-    )
-    numbered = starts.withColumn("_n", F.sum("_new").over(by_user))
+    gap_us = F.unix_micros("event_time") - F.unix_micros(prev)
+    new_session = F.when(
+        prev.isNull() | (gap_us > F.lit(int(idle_gap.total_seconds() * 1e6))), 1
+    ).otherwise(0)
+    numbered = events.withColumn("_new", new_session).withColumn("_n", F.sum("_new").over(by_user))
     first = F.min("event_time").over(Window.partitionBy("user_id", "_n"))
-    session_id = F.substring(
-        F.sha2(
-            F.concat_ws("|", "user_id", F.date_format(first, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")), 256
-        ),
-        1,
-        24,
+    key = F.concat_ws("|", "user_id", F.date_format(first, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"))
+    return numbered.withColumn("session_id", F.substring(F.sha2(key, 256), 1, 24)).drop(
+        "_new", "_n"
     )
-    return numbered.withColumn("session_id", session_id).drop("_new", "_n")
+
+
+def flag_bots(events: DataFrame, *, max_events_per_minute: int) -> DataFrame:
+    """``is_bot``: the user had more than ``max_events_per_minute`` events in one minute that day."""
+    per_minute = Window.partitionBy("user_id", F.date_trunc("minute", "event_time"))
+    per_day = Window.partitionBy("user_id", F.to_date("event_time"))
+    busy = F.count("*").over(per_minute) > max_events_per_minute
+    return (
+        events.withColumn("_busy", busy)
+        .withColumn("is_bot", F.max("_busy").over(per_day))
+        .drop("_busy")
+    )
 
 
 def read_events(spark: SparkSession, path: Path, *, start: date, end: date) -> DataFrame:
@@ -60,30 +67,78 @@ def read_events(spark: SparkSession, path: Path, *, start: date, end: date) -> D
     )
 
 
-def sessionize_day(
-    spark: SparkSession, *, lake: Path, run_date: date, lateness_days: int, idle_gap: timedelta
-) -> list[str]:
-    first_owned = run_date - timedelta(days=lateness_days)
-    events = read_events(
-        spark, lake / "events", start=first_owned - timedelta(days=1), end=run_date
+def sessionize_range(
+    spark: SparkSession,
+    *,
+    lake: Path,
+    first: date,
+    last: date,
+    idle_gap: timedelta,
+    bot_events_per_minute: int,
+) -> dict[str, tuple[int, int]]:
+    """Rewrite sessionized partitions [first, last]; returns {event_date: (bot_users, bot_events)}."""
+    events = read_events(spark, lake / "events", start=first - timedelta(days=1), end=last)
+    flagged = flag_bots(
+        sessionize(events, idle_gap=idle_gap), max_events_per_minute=bot_events_per_minute
     )
-    sessions = sessionize(events, idle_gap=idle_gap).select(*EVENT_COLUMNS, "event_date")
-    owned = [first_owned + timedelta(days=k) for k in range(lateness_days + 1)]
-    return write_event_partitions(sessions, lake / "sessionized_events", dates=owned)
+    out = flagged.select(*EVENT_COLUMNS, "is_bot", "event_date").persist()
+    try:
+        days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+        write_partitions(out, lake / "sessionized_events", column="event_date", dates=days)
+        bots = (
+            out.filter(F.col("is_bot") & F.col("event_date").between(F.lit(first), F.lit(last)))
+            .groupBy("event_date")
+            .agg(F.countDistinct("user_id").alias("users"), F.count("*").alias("events"))
+            .collect()
+        )
+    finally:
+        out.unpersist()
+    counts = {d.isoformat(): (0, 0) for d in days}
+    counts.update({r["event_date"].isoformat(): (r["users"], r["events"]) for r in bots})
+    return counts
 
 
-def run(source: str, run_date: date) -> list[str]:
-    """Entry point for the DAG task and the CLI; returns the partitions written."""
+def record_bots(lake: Path, source: str, counts: dict[str, tuple[int, int]]) -> list:
+    """Add bot counts to the run summaries of the dates that have one (JSON and warehouse)."""
+    from jobs.warehouse import write_run_summaries
+
+    updated = []
+    for day, (users, events) in counts.items():
+        try:
+            s = read_summary(lake, day)
+        except FileNotFoundError:
+            continue
+        s.bot_users, s.bot_events = users, events
+        write_summary(s, lake)
+        updated.append(s)
+    if updated:
+        write_run_summaries(updated)
+    return updated
+
+
+def run(source: str, run_date: date, *, first: date | None = None) -> list[str]:
+    """Entry point for the DAG task and the CLI; returns the partitions written.
+
+    Daily runs rewrite [run_date - lateness, run_date]; a historical load passes ``first``.
+    """
     from jobs.spark import get_spark
 
     mapping = load_mapping(source)
-    return sessionize_day(
+    lake = get_settings().source_lake(mapping.name)
+    daily = first is None
+    first = first or run_date - timedelta(days=mapping.lateness_days)
+    counts = sessionize_range(
         get_spark(f"sessionize-{mapping.name}"),
-        lake=get_settings().source_lake(mapping.name),
-        run_date=run_date,
-        lateness_days=mapping.lateness_days,
+        lake=lake,
+        first=first,
+        last=run_date,
         idle_gap=timedelta(minutes=mapping.session_gap_minutes),
+        bot_events_per_minute=mapping.bot_events_per_minute,
     )
+    # The daily run for D owns D's summary; a historical load owns every day of its range.
+    owned = {run_date.isoformat(): counts[run_date.isoformat()]} if daily else counts
+    record_bots(lake, mapping.name, owned)
+    return sorted(counts)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -38,8 +38,14 @@ class Columns(BaseModel):
 
 class Timestamp(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # "iso8601" (offsets honoured), "epoch_ms", "epoch_s", or a Spark datetime pattern.
-    format: str = "iso8601"
+    # "iso8601" (offsets honoured), "epoch_ms", "epoch_s", or a Spark datetime pattern; a list is
+    # tried in order (the first format that parses wins).
+    format: str | list[str] = "iso8601"
+
+    @property
+    def formats(self) -> list[str]:
+        return [self.format] if isinstance(self.format, str) else list(self.format)
+
     # Zone of timestamps that carry no offset.
     timezone: str = "UTC"
 
@@ -58,19 +64,25 @@ class SourceMapping(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""
     format: Literal["jsonl", "csv"]
+    # CSV files start with a header; columns are matched by name, so order and extra columns
+    # do not matter.
     csv_delimiter: str = ","
     # Raw files for one arrival day live in <path>/<day_folder> (strftime pattern).
     day_folder: str = "date=%Y-%m-%d"
     columns: Columns
-    # Every source column the parser reads, in file order for CSV. Defaults to the mapped columns.
-    source_columns: list[str] | None = None
     timestamp: Timestamp = Timestamp()
     # Source event name -> canonical event type.
     event_types: dict[str, str] = {}
     default_event_type: str | None = None
     returns: ReturnRule = ReturnRule()
-    # Personal columns: dropped, never written anywhere.
+    # Personal columns: never parsed into events; masked in quarantined raw lines.
     pii_columns: list[str] = []
+    # Mapped columns that identify a person (an e-mail as user id): replaced by HMAC-SHA256 with the
+    # secret in the environment variable PIPELINE_PII_SECRET before anything is written.
+    pii_hash_columns: list[str] = []
+    # Users above this many events in one minute are flagged as bots: kept in the lake with the
+    # flag, left out of training and scoring, counted in the run summary.
+    bot_events_per_minute: int = 60
     # Inactivity gap that splits sessions, and how many days late an event may arrive.
     session_gap_minutes: int = 30
     lateness_days: int = 2
@@ -82,16 +94,23 @@ class SourceMapping(BaseModel):
             bad |= {self.default_event_type} - set(EVENT_TYPES)
         if bad:
             raise ValueError(f"{self.name}: event_types map to unknown types {sorted(bad)}")
-        if self.format == "csv" and self.source_columns is None:
-            raise ValueError(f"{self.name}: CSV sources must list source_columns in file order")
+        unmapped = set(self.pii_hash_columns) - {v for v in self.columns.model_dump().values() if v}
+        if unmapped:
+            raise ValueError(
+                f"{self.name}: pii_hash_columns {sorted(unmapped)} are not mapped columns"
+            )
         if self.columns.event_type is None and self.default_event_type is None:
             raise ValueError(f"{self.name}: map columns.event_type or set default_event_type")
         return self
 
     @property
+    def required_columns(self) -> list[str]:
+        """Source columns without which no row can be an event."""
+        c = self.columns
+        return [x for x in (c.user_id, c.event_time, c.item_id, c.event_type) if x is not None]
+
+    @property
     def raw_columns(self) -> list[str]:
-        if self.source_columns is not None:
-            return self.source_columns
         mapped = [c for c in self.columns.model_dump().values() if c is not None]
         extra = [self.returns.column] if self.returns.column else []
         return list(dict.fromkeys(mapped + extra))

@@ -87,6 +87,8 @@ ETL_RUN_SUMMARY = Table(
         ("quarantined_rows", "BIGINT", "Rows rejected with a reason (see etl_quarantine_counts)"),
         ("duplicate_rows", "BIGINT", "Valid rows whose event_id was already seen"),
         ("unaccounted_rows", "BIGINT", "raw - clean - quarantined - duplicate; always 0"),
+        ("bot_users", "BIGINT", "Users flagged as bots in this event_date (kept, not scored)"),
+        ("bot_events", "BIGINT", "Events of flagged bot users in this event_date"),
     ),
     primary_key=("source", "run_date"),
 )
@@ -148,40 +150,52 @@ class Warehouse:
                 con.execute(stmt)
 
     def replace(self, table: Table, key: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> int:
-        """In one transaction, delete the rows matching ``key`` and insert ``rows``.
+        """In one transaction, delete the rows matching ``key`` and insert ``rows``."""
+        return self.replace_many(table, [(key, rows)])
 
-        ``rows`` hold values in ``table.columns`` order; every row must match ``key``.
+    def replace_many(
+        self, table: Table, batches: Sequence[tuple[Mapping[str, Any], Sequence[Sequence[Any]]]]
+    ) -> int:
+        """In one transaction, for each (key, rows): delete the key's rows, insert ``rows``.
+
+        ``rows`` hold values in ``table.columns`` order; every row must match its key.
         """
         cols = table.column_names
-        for row in rows:
-            for k, v in key.items():
-                if row[cols.index(k)] != v:
-                    raise ValueError(f"{table.name}: row {row} does not match key {dict(key)}")
-        where = " AND ".join(f"{k} = {self._ph()}" for k in key)
+        for key, rows in batches:
+            for row in rows:
+                for k, v in key.items():
+                    if row[cols.index(k)] != v:
+                        raise ValueError(f"{table.name}: row {row} does not match key {dict(key)}")
+        ph = self._ph()
         insert = (
-            f"INSERT INTO {table.name} ({', '.join(cols)}) "
-            f"VALUES ({', '.join(self._ph() for _ in cols)})"
+            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join(ph for _ in cols)})"
         )
         with self.connect() as con:
             self.create_tables(con)
             if self.dialect == "duckdb":
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    con.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
-                    if rows:
-                        con.executemany(insert, [list(r) for r in rows])
+                    for key, rows in batches:
+                        where = " AND ".join(f"{k} = {ph}" for k in key)
+                        con.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
+                        if rows:
+                            con.executemany(insert, [list(r) for r in rows])
                     con.execute("COMMIT")
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise
             else:
                 with con.transaction(), con.cursor() as cur:
-                    cur.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
-                    if rows:
-                        with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
-                            for r in rows:
-                                copy.write_row(r)
-        return len(rows)
+                    for key, rows in batches:
+                        where = " AND ".join(f"{k} = {ph}" for k in key)
+                        cur.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
+                        if rows:
+                            with cur.copy(
+                                f"COPY {table.name} ({', '.join(cols)}) FROM STDIN"
+                            ) as copy:
+                                for r in rows:
+                                    copy.write_row(r)
+        return sum(len(rows) for _, rows in batches)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self.connect() as con:
@@ -193,33 +207,20 @@ class Warehouse:
                 return cur.fetchall()
 
 
-def write_run_summary(summary: Any, url: str | None = None) -> None:
-    """Replace one (source, run_date) in etl_run_summary and etl_quarantine_counts."""
+def write_run_summaries(summaries: Sequence[Any], url: str | None = None) -> None:
+    """Replace each (source, run_date) in etl_run_summary and etl_quarantine_counts."""
     from datetime import date
 
     wh = Warehouse(url)
-    run_date = date.fromisoformat(summary.run_date)
-    key = {"source": summary.source, "run_date": run_date}
-    wh.replace(
-        ETL_RUN_SUMMARY,
-        key,
-        [
-            (
-                summary.source,
-                run_date,
-                summary.raw_rows,
-                summary.clean_rows,
-                summary.quarantined_rows,
-                summary.duplicate_rows,
-                summary.unaccounted_rows,
-            )
-        ],
-    )
-    wh.replace(
-        ETL_QUARANTINE_COUNTS,
-        key,
-        [
-            (summary.source, run_date, r, n)
-            for r, n in sorted(summary.quarantined_by_reason.items())
-        ],
-    )
+    summary_batches, reason_batches = [], []
+    for s in summaries:
+        run_date = date.fromisoformat(s.run_date)
+        key = {"source": s.source, "run_date": run_date}
+        row = (s.source, run_date, s.raw_rows, s.clean_rows, s.quarantined_rows, s.duplicate_rows,
+               s.unaccounted_rows, s.bot_users, s.bot_events)  # fmt: skip
+        summary_batches.append((key, [row]))
+        reason_batches.append(
+            (key, [(s.source, run_date, r, n) for r, n in sorted(s.quarantined_by_reason.items())])
+        )
+    wh.replace_many(ETL_RUN_SUMMARY, summary_batches)
+    wh.replace_many(ETL_QUARANTINE_COUNTS, reason_batches)

@@ -33,9 +33,10 @@ def _scores(day: date) -> dict[str, tuple[float, float, str]]:
 def _eligible_users(last_day: date) -> set[str]:
     lake = get_settings().source_lake("sample_clickstream")
     since = last_day - timedelta(days=27)  # 28-day lookback ending with last_day
+    events = f"read_parquet('{lake}/sessionized_events/*/*.parquet', hive_partitioning = true)"
     rows = duckdb.sql(
-        f"SELECT DISTINCT user_id FROM read_parquet('{lake}/sessionized_events/*/*.parquet', "
-        f"hive_partitioning = true) WHERE event_date BETWEEN DATE '{since}' AND DATE '{last_day}'"
+        f"SELECT DISTINCT user_id FROM {events} WHERE event_date BETWEEN DATE '{since}' AND DATE '{last_day}' "
+        f"AND user_id NOT IN (SELECT user_id FROM {events} WHERE event_date <= DATE '{last_day}' AND is_bot)"
     ).fetchall()
     return {r[0] for r in rows}
 
@@ -47,6 +48,36 @@ def test_one_score_row_per_eligible_user(pipeline):
     assert len(scores) > 100
     assert all(0 <= c <= 1 and 0 <= p <= 1 for c, p, _ in scores.values())
     assert {v for *_, v in scores.values()} == {"1"}
+
+
+def test_bots_stay_in_the_lake_but_are_not_scored(pipeline):
+    lake = get_settings().source_lake("sample_clickstream")
+    bots = duckdb.sql(
+        f"SELECT DISTINCT user_id FROM read_parquet('{lake}/sessionized_events/*/*.parquet') WHERE is_bot"
+    ).fetchall()
+    assert {r[0] for r in bots} == {"b00000", "b00001", "b00002"}
+    assert not {r[0] for r in bots} & set(_scores(pipeline["last_day"]))
+    flagged = Warehouse().query("SELECT sum(bot_users), sum(bot_events) FROM etl_run_summary")[0]
+    assert flagged[0] > 0 and flagged[1] >= 90 * flagged[0]
+
+
+def test_no_personal_value_reaches_lake_quarantine_or_warehouse(pipeline):
+    import json
+
+    raw = get_settings().raw_dir / "sample_clickstream"
+    personal = set()
+    for f in sorted(raw.glob("date=*/events.jsonl"))[:5]:
+        for line in f.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            personal |= {row["email"], row["ip"]}
+    assert len(personal) > 100
+    data = get_settings().data_dir
+    written = [p for p in (data / "lake").rglob("*") if p.is_file()] + [data / "warehouse.duckdb"]
+    blob = b"".join(p.read_bytes() for p in written)
+    assert not [v for v in personal if v.encode() in blob]
 
 
 def test_every_raw_row_is_accounted_for(pipeline):

@@ -11,7 +11,6 @@ import pytest
 
 from jobs.clean import (
     clean_day,
-    drop_csv_headers,
     mark_duplicates,
     normalize_events,
     number_lines,
@@ -49,7 +48,7 @@ def _classify(spark, lines: list[str], mapping: SourceMapping = SAMPLE):
         [(date(2026, 1, 3), "f.jsonl", line) for line in lines],
         "arrival_date date, source_file string, raw_line string",
     )
-    parsed = parse_lines(drop_csv_headers(number_lines(df), mapping=mapping), mapping=mapping)
+    parsed = parse_lines(number_lines(df), mapping=mapping)
     return normalize_events(parsed, mapping=mapping, **WINDOW)
 
 
@@ -100,7 +99,6 @@ def test_csv_mapping_with_local_time_and_return_rule(spark):
         {
             "name": "shop_csv",
             "format": "csv",
-            "source_columns": ["inv", "sku", "qty", "when", "price", "cust"],
             "columns": {"user_id": "cust", "event_time": "when", "item_id": "sku",
                         "price": "price", "quantity": "qty"},
             "default_event_type": "purchase",
@@ -118,7 +116,8 @@ def test_csv_mapping_with_local_time_and_return_rule(spark):
         [(date(2026, 1, 3), "f.csv", line) for line in lines],
         "arrival_date date, source_file string, raw_line string",
     )
-    parsed = parse_lines(drop_csv_headers(number_lines(df), mapping=mapping), mapping=mapping)
+    header = ("inv", "sku", "qty", "when", "price", "cust")
+    parsed = parse_lines(number_lines(df), mapping=mapping, columns=header)
     window = dict(
         window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 12, 1, tzinfo=UTC)
     )
@@ -127,7 +126,7 @@ def test_csv_mapping_with_local_time_and_return_rule(spark):
     assert [(r.user_id, r.event_type, r.quantity, r.reason) for r in rows] == [
         ("17850", "purchase", 2, None),
         ("17850", "return", 2, None),
-        (None, "purchase", 1, "missing_user_id"),
+        (None, "purchase", None, "missing_user_id"),  # quantity is only kept on valid rows
     ]
     assert rows[0].event_time == datetime(2026, 1, 3, 10, 0)  # GMT in winter
     assert rows[0].event_id != rows[1].event_id  # hashed from the raw line
@@ -142,9 +141,9 @@ def test_duplicates_keep_the_first_arrival(spark):
             (date(2026, 1, 2), "a", 8, "e2", "malformed"),
             (date(2026, 1, 2), "a", 9, "e2", None),
         ],
-        "arrival_date date, source_file string, line_number long, event_id string, reason string",
+        "run_date date, source_file string, line_number long, event_id string, reason string",
     )
-    got = mark_duplicates(df).orderBy("arrival_date", "line_number").collect()
+    got = mark_duplicates(df).orderBy("run_date", "line_number").collect()
     assert [(r.line_number, r.is_duplicate) for r in got] == [
         (5, False), (7, True), (8, False), (9, False), (1, True),
     ]  # fmt: skip

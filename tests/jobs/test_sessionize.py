@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.sessionize import sessionize
+from jobs.sessionize import flag_bots, sessionize
 
 
 def _events(spark, rows):
@@ -45,3 +45,14 @@ def test_session_ids_are_deterministic_and_order_independent(spark):
     key = ["user_id", "event_time", "session_id"]
     assertDataFrameEqual(first.select(*key), second.select(*key))
     assert first.select("session_id").distinct().count() == 2
+
+
+def test_bots_are_flagged_per_day(spark):
+    t0 = datetime(2026, 1, 1, 10, 0)
+    burst = [("bot", t0 + timedelta(milliseconds=500 * k)) for k in range(61)]  # 61 in 30 seconds
+    calm = [("bot", t0 + timedelta(days=1)), ("human", t0), ("human", t0 + timedelta(seconds=1))]
+    out = flag_bots(_events(spark, burst + calm), max_events_per_minute=60)
+    flags = {(r.user_id, r.event_time.date().day, r.is_bot) for r in out.collect()}
+    assert flags == {("bot", 1, True), ("bot", 2, False), ("human", 1, False)}
+    at_limit = flag_bots(_events(spark, burst[:60]), max_events_per_minute=60)
+    assert at_limit.filter("is_bot").count() == 0
