@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"clickstream_daily", "behavior_model_training", "nightly_scoring"}
+EXPECTED = {
+    "clickstream_daily",
+    "clickstream_backfill",
+    "behavior_model_training",
+    "nightly_scoring",
+}
 
 
 @pytest.fixture(scope="module")
