@@ -265,7 +265,7 @@ def normalize_events(
     end = F.lit(window_end).cast("timestamp")
     not_finite = lambda x: F.isnan(x) | (F.abs(x) == float("inf"))  # noqa: E731
     reason = (
-        F.when(F.col("raw_line").contains("\ufffd"), "bad_encoding")
+        F.when(~F.is_valid_utf8("raw_line"), "bad_encoding")
         .when(F.col("is_header"), "header_line")
         .when(~F.col("parse_ok"), "malformed")
         .when(F.col("_nested"), "nested_value")
@@ -395,11 +395,9 @@ def classify(
             window_end=window_end,
             default_run_date=default_run_date,
         )
-        parts.append(
-            events.withColumn(
-                "quarantine_line", redact_pii(F.col("raw_line"), mapping=mapping, columns=header)
-            ).drop("p")
-        )
+        # Quarantined lines are kept as valid text: invalid bytes become U+FFFD.
+        line = redact_pii(F.make_valid_utf8("raw_line"), mapping=mapping, columns=header)
+        parts.append(events.withColumn("quarantine_line", line).drop("p"))
     if not parts:
         raise ValueError(f"{mapping.name}: no raw files to clean")
     df = parts[0]
