@@ -42,6 +42,19 @@ load-online-retail: $(STAMP)
 	test -f $(ONLINE_RETAIL) || { echo "missing $(ONLINE_RETAIL) (../shared/data/online_retail)"; exit 1; }
 	$(BIN)/python -m jobs.ingest --source online_retail --path $(ONLINE_RETAIL) --from 2010-12-01 --to 2011-12-09
 
+EVAL := $(BIN)/python -m behavior_model.evaluate --source online_retail --path $(ONLINE_RETAIL) \
+	--purchase-horizon 30 --lookback 365 --timezone Europe/London --out benchmarks/results/online_retail_eval.json
+
+# Both Online Retail test settings of the evaluation protocol; baselines, transformer and ablations.
+evaluate-online-retail: $(STAMP)
+	test -f $(ONLINE_RETAIL) || { echo "missing $(ONLINE_RETAIL) (../shared/data/online_retail)"; exit 1; }
+	$(EVAL) --test-cutoff 2011-09-01 --churn-horizon 90 --train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01
+	$(EVAL) --test-cutoff 2011-10-01 --churn-horizon 60 --append \
+		--train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01,2011-07-01,2011-08-01
+
+bench-etl: $(STAMP)
+	$(BIN)/python -m benchmarks.etl --events 1000000 10000000
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 

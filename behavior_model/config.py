@@ -36,6 +36,11 @@ class ModelConfig:
     # Item text embedded by a pretrained sentence encoder (384 for all-MiniLM-L6-v2), projected.
     use_text: bool = True
     text_dim: int = 384
+    # RFM and activity-window features (behavior_model.baselines) added to the head's input: a
+    # year of purchase frequency does not fit in the last N events, and the head should not have
+    # to rediscover what an analyst computes in one line. 0 = off; fit() sets the width.
+    use_context: bool = True
+    context_dim: int = 0
 
 
 @dataclass
@@ -56,6 +61,10 @@ class TrainConfig:
     device: str = "auto"
     # Local folder of a Hugging Face text encoder; None = the packaged all-MiniLM-L6-v2.
     text_model_path: str | None = None
+    # Keep the weights of the epoch with the best mean validation ROC-AUC.
+    restore_best_epoch: bool = True
+    # Platt scaling per label on the validation cutoff's logits: ranking unchanged, ECE down.
+    calibrate: bool = True
     # Promotion: the new model must beat the champion's mean validation ROC-AUC by this margin
     # (0 = "at least as good").
     promotion_margin: float = 0.0

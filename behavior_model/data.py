@@ -96,6 +96,8 @@ class Examples:
     event_time: np.ndarray  # per event, datetime64[us]; kept so tests can prove no leakage
     purchase: np.ndarray | None = None  # (n,) float32
     churn: np.ndarray | None = None
+    # (n, F) signed-log RFM features (behavior_model.baselines), or (n, 0) when unused.
+    context: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     text_table: np.ndarray = field(default_factory=lambda: np.zeros((1, 384), np.float32))
 
     def __len__(self) -> int:
@@ -165,8 +167,15 @@ def build_examples(
             axis=1,
         ).astype(np.float32),
     }
+    if model.use_context:
+        from behavior_model.baselines import rfm_features, transform
+
+        context = transform(rfm_features(events, cutoff, users)).astype(np.float32)
+    else:
+        context = np.zeros((len(users), 0), np.float32)
     ex = Examples(
         user_id=users,
+        context=context,
         cutoff=np.full(len(users), cutoff.tz_localize(None).to_datetime64(), "datetime64[us]"),
         offsets=offsets,
         tokens=tokens,
@@ -208,6 +217,7 @@ def concat_examples(parts: list[Examples]) -> Examples:
         event_time=np.concatenate([p.event_time for p in parts]),
         purchase=None if parts[0].purchase is None else np.concatenate([p.purchase for p in parts]),
         churn=None if parts[0].churn is None else np.concatenate([p.churn for p in parts]),
+        context=np.concatenate([p.context for p in parts]),
         text_table=parts[0].text_table,
     )
 
@@ -229,6 +239,7 @@ def collate(ex: Examples, idx: list[int]) -> dict[str, torch.Tensor]:
         out[k] = torch.from_numpy(padded)
     out["text_vectors"] = torch.from_numpy(ex.text_table[out["text"].numpy()])  # (B, T, D)
     out["attention_mask"] = torch.from_numpy(mask)
+    out["context"] = torch.from_numpy(ex.context[np.asarray(idx)])  # (B, F)
     out["lengths"] = torch.from_numpy(lengths.astype(np.int64))
     if ex.purchase is not None:
         out["targets"] = torch.from_numpy(np.stack([ex.churn[idx], ex.purchase[idx]], axis=1))

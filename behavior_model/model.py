@@ -54,6 +54,15 @@ class BehaviorModel(nn.Module):
                 pad_token_id=None,
             )
         )
+        if cfg.use_context and cfg.context_dim:
+            # Standardisation statistics live with the weights (set by fit from training data).
+            self.register_buffer("context_mean", torch.zeros(cfg.context_dim))
+            self.register_buffer("context_std", torch.ones(cfg.context_dim))
+            self.context_mlp = nn.Sequential(
+                nn.Linear(cfg.context_dim, H), nn.GELU(), nn.Linear(H, H)
+            )
+        else:
+            self.context_mlp = None
         self.heads = nn.Linear(H, len(LABELS))
         self.next_type_head = nn.Linear(H, n_types)
         self.next_category_head = nn.Linear(H, n_categories)
@@ -83,6 +92,9 @@ class BehaviorModel(nn.Module):
         """Logits (B, 2) for (churn, purchase); BCE loss when targets (B, 2) are given."""
         hidden = self.encode(batch)
         last = hidden[torch.arange(hidden.size(0), device=hidden.device), batch["lengths"] - 1]
+        if self.context_mlp is not None:
+            ctx = (batch["context"] - self.context_mean) / self.context_std  # (B, F)
+            last = last + self.context_mlp(ctx.to(last.dtype))
         logits = self.heads(last).float()  # (B, 2)
         loss = None if targets is None else F.binary_cross_entropy_with_logits(logits, targets)
         return logits, loss

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from behavior_model.calibration import apply_platt
 from behavior_model.config import LabelConfig, ModelConfig
 from behavior_model.data import (
     Examples,
@@ -30,8 +31,11 @@ class BehaviorPredictor:
         vocab: Vocabulary,
         labels: LabelConfig,
         text_model_path: str | None,
+        calibration: list[tuple[float, float]] | None = None,
     ) -> None:
         self.model = model.eval()
+        # Platt (a, b) per label in LABELS order; None = raw model probabilities.
+        self.calibration = calibration
         self.vocab = vocab
         self.labels = labels
         self.text_model_path = text_model_path
@@ -60,8 +64,10 @@ class BehaviorPredictor:
         )
 
     @torch.no_grad()
-    def predict_examples(self, ex: Examples, *, batch_size: int = 512) -> np.ndarray:
-        """(n, 2) probabilities in LABELS order."""
+    def predict_examples(
+        self, ex: Examples, *, batch_size: int = 512, calibrated: bool = True
+    ) -> np.ndarray:
+        """(n, 2) probabilities in LABELS order (calibrated when a calibration is set)."""
         self.model.eval()
         device = next(self.model.parameters()).device
         out = []
@@ -70,7 +76,13 @@ class BehaviorPredictor:
             batch = {k: v.to(device) for k, v in collate(ex, idx).items() if k != "targets"}
             logits, _ = self.model(batch)
             out.append(torch.sigmoid(logits).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+        probs = np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+        if calibrated and self.calibration is not None:
+            probs = np.stack(
+                [apply_platt(probs[:, j], a, b) for j, (a, b) in enumerate(self.calibration)],
+                axis=1,
+            )
+        return probs
 
     def predict_users(self, events: pd.DataFrame, cutoff) -> pd.DataFrame:
         """Scores for every user eligible at ``cutoff``, from events strictly before it."""
@@ -91,6 +103,7 @@ class BehaviorPredictor:
                 "label_config": asdict(self.labels),
                 "vocab": self.vocab.to_dict(),
                 "text_model_path": self.text_model_path,
+                "calibration": self.calibration,
                 "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
             },
             path,
@@ -111,4 +124,7 @@ class BehaviorPredictor:
             vocab=vocab,
             labels=LabelConfig(**ckpt["label_config"]),
             text_model_path=ckpt["text_model_path"],
+            calibration=[tuple(c) for c in ckpt["calibration"]]
+            if ckpt.get("calibration")
+            else None,
         )

@@ -15,7 +15,7 @@ import logging
 import random
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from behavior_model.calibration import fit_platt
 from behavior_model.config import TrainConfig
 from behavior_model.data import (
     Examples,
@@ -117,17 +118,23 @@ def fit(
     cfg: TrainConfig,
     *,
     as_of: date | None = None,
+    train_cutoffs: list[pd.Timestamp] | None = None,
+    val_cutoff: pd.Timestamp | None = None,
     embedder: TextEmbedder | None = None,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
 ) -> TrainedModel:
-    """Train on ``events`` (canonical columns) and evaluate on the validation cutoff."""
+    """Train on ``events`` (canonical columns) and evaluate on the validation cutoff.
+
+    Cutoffs default to ``choose_cutoffs``; the evaluation protocol passes its own.
+    """
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     if as_of is not None:
         events = events[events["event_time"] < pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)]
-    train_cutoffs, val_cutoff = choose_cutoffs(events, cfg, as_of=as_of)
+    if train_cutoffs is None or val_cutoff is None:
+        train_cutoffs, val_cutoff = choose_cutoffs(events, cfg, as_of=as_of)
     inputs = events[events["event_time"] < val_cutoff]  # vocabulary sees no label period
     vocab = build_vocabulary(inputs, cfg.model)
     if cfg.model.use_text and embedder is None:
@@ -143,9 +150,15 @@ def fit(
         len(train_ex), len(train_cutoffs), len(val_ex), val_cutoff.date(), device,
     )  # fmt: skip
 
-    model = BehaviorModel(
-        cfg.model, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories
+    model_cfg = replace(
+        cfg.model, context_dim=train_ex.context.shape[1] if cfg.model.use_context else 0
     )
+    model = BehaviorModel(
+        model_cfg, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories
+    )
+    if model.context_mlp is not None:
+        model.context_mean.copy_(torch.from_numpy(train_ex.context.mean(0)))
+        model.context_std.copy_(torch.from_numpy(train_ex.context.std(0) + 1e-6))
     model.to(device)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -154,10 +167,11 @@ def fit(
         model, vocab=vocab, labels=cfg.labels, text_model_path=cfg.text_model_path
     )
     history: list[dict[str, float]] = []
+    best: tuple[float, dict | None] = (-np.inf, None)
     step = 0
 
     def run_epochs(n: int, loss_of: Callable[[dict], torch.Tensor], phase: str) -> None:
-        nonlocal step
+        nonlocal step, best
         opt = torch.optim.AdamW(
             model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
         )
@@ -183,6 +197,11 @@ def fit(
             if phase == "train":
                 with autocast:
                     metrics |= val_metric_dict(val_ex, predictor.predict_examples(val_ex))
+                score = float(
+                    np.nanmean([metrics["val_churn_roc_auc"], metrics["val_purchase_roc_auc"]])
+                )
+                if score > best[0]:
+                    best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()})
             history.append({"epoch": epoch, **metrics})
             if on_epoch is not None:
                 on_epoch(metrics, step)
@@ -192,17 +211,28 @@ def fit(
     if cfg.pretrain_epochs:
         run_epochs(cfg.pretrain_epochs, model.pretrain_loss, "pretrain")
     run_epochs(cfg.epochs, lambda b: model(b, b["targets"])[1], "train")
+    if cfg.restore_best_epoch and best[1] is not None:
+        model.load_state_dict(best[1])
 
     with autocast:
-        val_probs = predictor.predict_examples(val_ex)
+        raw_val = predictor.predict_examples(val_ex)
+    uncalibrated = val_metric_dict(val_ex, raw_val)
+    if cfg.calibrate:
+        labels = {"churn": val_ex.churn, "purchase": val_ex.purchase}
+        predictor.calibration = [
+            fit_platt(raw_val[:, j], labels[name]) for j, name in enumerate(LABELS)
+        ]
     model.to("cpu")
+    val_probs = predictor.predict_examples(val_ex)
+    val_metrics = val_metric_dict(val_ex, val_probs)
+    val_metrics |= {f"{k}_uncalibrated": v for k, v in uncalibrated.items() if k.endswith("_ece")}
     return TrainedModel(
         predictor=predictor,
         train_cutoffs=train_cutoffs,
         val_cutoff=val_cutoff,
         val_examples=val_ex,
         val_probabilities=val_probs,
-        val_metrics=val_metric_dict(val_ex, val_probs),
+        val_metrics=val_metrics,
         history=history,
     )
 

@@ -58,7 +58,8 @@ def test_bots_stay_in_the_lake_but_are_not_scored(pipeline):
     assert {r[0] for r in bots} == {"b00000", "b00001", "b00002"}
     assert not {r[0] for r in bots} & set(_scores(pipeline["last_day"]))
     flagged = Warehouse().query("SELECT sum(bot_users), sum(bot_events) FROM etl_run_summary")[0]
-    assert flagged[0] > 0 and flagged[1] >= 90 * flagged[0]
+    # Each flagged user-day has more than 60 events within one minute (the mapping's threshold).
+    assert flagged[0] > 0 and flagged[1] > 60 * flagged[0]
 
 
 def test_no_personal_value_reaches_lake_quarantine_or_warehouse(pipeline):

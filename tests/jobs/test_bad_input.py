@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-
 from datetime import UTC, date, datetime
 
 import pytest

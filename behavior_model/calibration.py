@@ -1,0 +1,24 @@
+"""Platt scaling per label: p = sigmoid(a * logit + b), fitted on the validation cutoff."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fit_platt(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, b) minimising log loss of sigmoid(a * logit(p) + b); identity if y has one class."""
+    y = np.asarray(y)
+    if y.min() == y.max():
+        return 1.0, 0.0
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(logit(p)[:, None], y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def apply_platt(p: np.ndarray, a: float, b: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(a * logit(p) + b)))

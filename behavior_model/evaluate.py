@@ -1,0 +1,250 @@
+"""Evaluate the behaviour model against the baselines on any source, with one protocol.
+
+    python -m behavior_model.evaluate --source jobs/sources/online_retail.yaml \\
+        --path ../shared/data/online_retail/online_retail.csv.gz \\
+        --test-cutoff 2011-09-01 --train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01 \\
+        --purchase-horizon 30 --churn-horizon 90 --lookback 365 --timezone Europe/London \\
+        --out benchmarks/results/online_retail_eval.json
+
+Protocol. For a cutoff T (midnight in ``--timezone``) the inputs are the events before T; eligible
+users have an event in [T - lookback, T); purchase = a purchase in [T, T + H_purchase); churn = no
+event of any kind (returns count) in [T, T + H_churn). Training cutoffs must satisfy
+T_k + max(H) <= T_test; the test set is T_test alone. The last training cutoff is held out as the
+validation cutoff (epoch selection and calibration of the transformer); every model, baselines
+included, is fitted on the examples of the other training cutoffs, so all see the same examples.
+
+The source is loaded through its mapping file by the pipeline's own Spark cleaning job (into
+``<data>/eval/<source>/``), so any mapping works. One JSON record per (test cutoff, label, model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from behavior_model.baselines import Baselines, rfm_features
+from behavior_model.config import LabelConfig, TrainConfig
+from behavior_model.data import make_labels
+from behavior_model.metrics import binary_metrics
+from behavior_model.model import LABELS
+from behavior_model.text import TextEmbedder
+from behavior_model.train import fit
+
+log = logging.getLogger(__name__)
+METRICS = ("n_users", "positive_rate", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc",
+           "log_loss", "brier", "ece", "lift_top_decile")  # fmt: skip
+
+
+def local_midnight(day: date, tz: str) -> pd.Timestamp:
+    return pd.Timestamp(day).tz_localize(tz).tz_convert("UTC")
+
+
+def load_events(source: str, path: Path, first: date, last: date) -> pd.DataFrame:
+    """Clean the source with the pipeline's Spark job into an evaluation lake; return its events."""
+    from jobs.ingest import ingest_range
+    from jobs.lake import read_partitions
+    from jobs.settings import get_settings
+    from jobs.source_mapping import load_mapping
+    from jobs.spark import get_spark
+
+    mapping = load_mapping(source)
+    lake = get_settings().data_dir / "eval" / mapping.name
+    summaries = ingest_range(
+        get_spark(f"evaluate-{mapping.name}"),
+        mapping=mapping,
+        path=path,
+        first=first,
+        last=last,
+        lake=lake,
+    )
+    log.info(
+        "%s: %d raw rows, %d clean, %d quarantined, %d duplicates",
+        mapping.name, sum(s.raw_rows for s in summaries), sum(s.clean_rows for s in summaries),
+        sum(s.quarantined_rows for s in summaries), sum(s.duplicate_rows for s in summaries),
+    )  # fmt: skip
+    return read_partitions(lake / "events")
+
+
+def _labelled(
+    events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConfig
+) -> tuple[np.ndarray, dict]:
+    """Eligible users at ``cutoff`` and their labels (the same rule as build_examples)."""
+    past = events[events["event_time"] < cutoff]
+    last_seen = past.groupby("user_id")["event_time"].max()
+    users = np.sort(
+        last_seen[last_seen >= cutoff - pd.Timedelta(days=labels.lookback_days)].index.to_numpy()
+    )
+    purchase, churn = make_labels(events, users, cutoff, labels)
+    return users, {"purchase": purchase, "churn": churn}
+
+
+def evaluate(
+    events: pd.DataFrame,
+    *,
+    test_cutoff: pd.Timestamp,
+    train_cutoffs: list[pd.Timestamp],
+    cfg: TrainConfig,
+    bootstrap: int = 200,
+    ablations: bool = True,
+    embedder: TextEmbedder | None = None,
+) -> list[dict]:
+    """One record per (label, model) on the test cutoff."""
+    horizon = pd.Timedelta(
+        days=max(cfg.labels.purchase_horizon_days, cfg.labels.churn_horizon_days)
+    )
+    bad = [t for t in train_cutoffs if t + horizon > test_cutoff]
+    if bad:
+        raise ValueError(
+            f"training cutoffs {[str(t.date()) for t in bad]} have label windows past the test cutoff"
+        )
+    if len(train_cutoffs) < 2:
+        raise ValueError(
+            "give at least two training cutoffs: the last one is the validation cutoff"
+        )
+    fit_cutoffs, val_cutoff = sorted(train_cutoffs)[:-1], sorted(train_cutoffs)[-1]
+
+    # Baselines on the same (user, cutoff) examples the transformer trains on.
+    feats, ys = [], {"purchase": [], "churn": []}
+    for t in fit_cutoffs:
+        users, y = _labelled(events, t, cfg.labels)
+        feats.append(rfm_features(events, t, users))
+        for k in ys:
+            ys[k].append(y[k])
+    train_x = pd.concat(feats)
+    test_users, test_y = _labelled(events, test_cutoff, cfg.labels)
+    test_x = rfm_features(events, test_cutoff, test_users)
+    preds: dict[str, dict[str, np.ndarray]] = {label: {} for label in LABELS}
+    for label in LABELS:
+        base = Baselines(seed=cfg.seed).fit(train_x, np.concatenate(ys[label]))
+        preds[label].update(base.predict(test_x))
+
+    variants = {"behavior_model": cfg}
+    if ablations:
+        variants |= {
+            "behavior_model_no_pretraining": replace(cfg, pretrain_epochs=0),
+            "behavior_model_no_text": replace(cfg, model=replace(cfg.model, use_text=False)),
+            "behavior_model_no_context": replace(cfg, model=replace(cfg.model, use_context=False)),
+        }
+    extra: dict[str, dict[str, float]] = {}
+    for name, variant in variants.items():
+        t0 = time.time()
+        trained = fit(
+            events, variant, train_cutoffs=fit_cutoffs, val_cutoff=val_cutoff, embedder=embedder
+        )
+        ex = trained.predictor.examples(events, test_cutoff, with_labels=True)
+        if not np.array_equal(ex.user_id, test_users):
+            raise AssertionError("transformer and baselines disagree on the eligible test users")
+        probs = trained.predictor.predict_examples(ex)
+        raw = trained.predictor.predict_examples(ex, calibrated=False)
+        for j, label in enumerate(LABELS):
+            preds[label][name] = probs[:, j]
+            extra[f"{name}/{label}"] = {
+                "ece_uncalibrated": binary_metrics(test_y[label], raw[:, j])["ece"],
+                "train_seconds": round(time.time() - t0, 1),
+            }
+        log.info("%s trained and scored in %.0fs", name, time.time() - t0)
+
+    records = []
+    for label in ("purchase", "churn"):
+        for model, p in preds[label].items():
+            m = binary_metrics(test_y[label], p, bootstrap=bootstrap)
+            rec = {
+                "test_cutoff": str(test_cutoff.tz_convert("UTC").isoformat()),
+                "label": label,
+                "model": model,
+            }
+            rec |= {k: m[k] for k in METRICS} | extra.get(f"{model}/{label}", {})
+            records.append(rec)
+    return records
+
+
+def markdown_table(records: list[dict]) -> str:
+    head = "| test cutoff | label | model | users | pos. rate | ROC-AUC [95% CI] | PR-AUC | log loss | Brier | ECE | lift@10% |"
+    lines = [head, "|" + "---|" * 11]
+    for r in records:
+        ci = f"{r['roc_auc']:.3f} [{r['roc_auc_low']:.3f}, {r['roc_auc_high']:.3f}]"
+        ece = f"{r['ece']:.3f}" + (
+            f" (raw {r['ece_uncalibrated']:.3f})" if "ece_uncalibrated" in r else ""
+        )
+        lines.append(
+            f"| {r['test_cutoff'][:10]} | {r['label']} | {r['model']} | {r['n_users']:,} | {r['positive_rate']:.3f} "
+            f"| {ci} | {r['pr_auc']:.3f} | {r['log_loss']:.3f} | {r['brier']:.3f} | {ece} | {r['lift_top_decile']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--source", required=True, help="mapping name or path to a mapping file")
+    p.add_argument("--path", type=Path, required=True, help="raw file or folder")
+    p.add_argument("--test-cutoff", type=date.fromisoformat, required=True)
+    p.add_argument(
+        "--train-cutoffs", required=True, help="comma-separated dates; the last is validation"
+    )
+    p.add_argument("--purchase-horizon", type=int, required=True, help="days")
+    p.add_argument("--churn-horizon", type=int, required=True, help="days")
+    p.add_argument("--lookback", type=int, required=True, help="days")
+    p.add_argument("--timezone", default="UTC", help="cutoffs are midnights in this zone")
+    p.add_argument(
+        "--out", type=Path, required=True, help="JSON records (a .md table is written beside)"
+    )
+    p.add_argument("--device", default="auto")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--max-events", type=int, default=64)
+    p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--no-ablations", action="store_true")
+    p.add_argument("--append", action="store_true", help="add to the records already in --out")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    a = parse_args(argv)
+    labels = LabelConfig(a.purchase_horizon, a.churn_horizon, a.lookback)
+    cfg = TrainConfig(labels=labels, device=a.device, epochs=a.epochs)
+    cfg = replace(cfg, model=replace(cfg.model, max_events=a.max_events))
+    test_cutoff = local_midnight(a.test_cutoff, a.timezone)
+    train_cutoffs = [
+        local_midnight(date.fromisoformat(d), a.timezone) for d in a.train_cutoffs.split(",")
+    ]
+    first = min(train_cutoffs).date() - timedelta(days=a.lookback + 1)
+    last = test_cutoff.date() + timedelta(days=max(a.purchase_horizon, a.churn_horizon) + 1)
+    t0 = time.time()
+    events = load_events(a.source, a.path, first, last)
+    from jobs.settings import get_settings
+
+    embedder = TextEmbedder(cfg.text_model_path, cache_dir=get_settings().data_dir / "cache")
+    records = evaluate(
+        events, test_cutoff=test_cutoff, train_cutoffs=train_cutoffs, cfg=cfg,
+        bootstrap=a.bootstrap, ablations=not a.no_ablations, embedder=embedder,
+    )  # fmt: skip
+    if a.append and a.out.exists():
+        records = json.loads(a.out.read_text()) + records
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(
+        json.dumps(
+            records,
+            indent=2,
+            default=lambda x: None if isinstance(x, float) and math.isnan(x) else x,
+        )
+    )
+    a.out.with_suffix(".md").write_text(
+        f"# Evaluation: {a.source}\n\nCommand: `python -m behavior_model.evaluate {' '.join(argv or __import__('sys').argv[1:])}`\n\n"
+        + markdown_table(records)
+        + "\n"
+    )
+    print(markdown_table(records))
+    log.info("evaluation finished in %.0fs", time.time() - t0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Metrics on hand-checked cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from behavior_model.metrics import binary_metrics, expected_calibration_error, lift_top_decile
+
+
+def test_ece_of_a_calibrated_and_a_miscalibrated_model():
+    y = np.array([0, 0, 0, 1] * 25)
+    assert expected_calibration_error(y, np.full(100, 0.25)) == pytest.approx(0.0)
+    assert expected_calibration_error(y, np.full(100, 0.75)) == pytest.approx(0.5)
+    # Two bins: p=0.1 (true rate 0.0) and p=0.9 (true rate 1.0), half each: ECE = 0.1.
+    assert expected_calibration_error(np.array([0, 1]), np.array([0.1, 0.9])) == pytest.approx(0.1)
+
+
+def test_lift_top_decile():
+    y = np.array([1] + [0] * 9 + [1] * 10)  # rate 0.55
+    p = np.array([0.9, 0.8] + [0.1] * 18)  # top 2 = one positive
+    assert lift_top_decile(y, p) == pytest.approx(0.5 / 0.55)
+
+
+def test_binary_metrics_with_interval():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    p = np.clip(0.3 * y + rng.random(500) * 0.7, 0, 1)
+    m = binary_metrics(y, p, bootstrap=100)
+    assert m["roc_auc_low"] < m["roc_auc"] < m["roc_auc_high"]
+    assert 0.85 < m["roc_auc"] < 0.95 and m["n_users"] == 500
+    assert set(m) >= {"pr_auc", "log_loss", "brier", "ece", "lift_top_decile", "positive_rate"}
