@@ -17,7 +17,13 @@ def fit_platt(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     if y.min() == y.max():
         return 1.0, 0.0
     lr = LogisticRegression(C=1e6, max_iter=1000).fit(logit(p)[:, None], y)
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    if a <= 0:
+        # A non-positive slope would invert the ranking on the very data it was fitted on (and
+        # flatter a useless model there); such a model has no ranking power: predict the base rate.
+        rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+        return 0.0, float(np.log(rate / (1 - rate)))
+    return a, b
 
 
 def apply_platt(p: np.ndarray, a: float, b: float) -> np.ndarray:

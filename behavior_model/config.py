@@ -68,6 +68,8 @@ class TrainConfig:
     # Promotion: the new model must beat the champion's mean validation ROC-AUC by this margin
     # (0 = "at least as good").
     promotion_margin: float = 0.0
+    # ... and LightGBM's (trained on the same examples) by this margin; None = no such condition.
+    lightgbm_margin: float | None = 0.0
 
     def flat(self) -> dict[str, object]:
         """Flattened for MLflow params."""

@@ -202,6 +202,15 @@ def make_labels(
     return purchase, churn
 
 
+def eligible_users(events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConfig) -> np.ndarray:
+    """Users with an event in [cutoff - lookback, cutoff), sorted (the order examples use)."""
+    past = events[events["event_time"] < cutoff]
+    last_seen = past.groupby("user_id")["event_time"].max()
+    return np.sort(
+        last_seen[last_seen >= cutoff - pd.Timedelta(days=labels.lookback_days)].index.to_numpy()
+    )
+
+
 def concat_examples(parts: list[Examples]) -> Examples:
     parts = [p for p in parts if len(p)]
     if not parts:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from behavior_model.baselines import Baselines, rfm_features
 from behavior_model.config import LabelConfig, TrainConfig
-from behavior_model.data import make_labels
+from behavior_model.data import eligible_users, make_labels
 from behavior_model.metrics import binary_metrics
 from behavior_model.model import LABELS
 from behavior_model.text import TextEmbedder
@@ -78,13 +78,36 @@ def _labelled(
     events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConfig
 ) -> tuple[np.ndarray, dict]:
     """Eligible users at ``cutoff`` and their labels (the same rule as build_examples)."""
-    past = events[events["event_time"] < cutoff]
-    last_seen = past.groupby("user_id")["event_time"].max()
-    users = np.sort(
-        last_seen[last_seen >= cutoff - pd.Timedelta(days=labels.lookback_days)].index.to_numpy()
-    )
+    users = eligible_users(events, cutoff, labels)
     purchase, churn = make_labels(events, users, cutoff, labels)
     return users, {"purchase": purchase, "churn": churn}
+
+
+def baseline_predictions(
+    events: pd.DataFrame,
+    *,
+    train_cutoffs: list[pd.Timestamp],
+    eval_cutoff: pd.Timestamp,
+    labels: LabelConfig,
+    seed: int = 7,
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """Fit the baselines on the examples at ``train_cutoffs``; predict the users at ``eval_cutoff``.
+
+    Returns (users, labels by name, {label: {model: probabilities}}).
+    """
+    feats, ys = [], {"purchase": [], "churn": []}
+    for t in train_cutoffs:
+        users, y = _labelled(events, t, labels)
+        feats.append(rfm_features(events, t, users))
+        for k in ys:
+            ys[k].append(y[k])
+    train_x = pd.concat(feats)
+    eval_users, eval_y = _labelled(events, eval_cutoff, labels)
+    eval_x = rfm_features(events, eval_cutoff, eval_users)
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    for label in LABELS:
+        preds[label] = Baselines(seed=seed).fit(train_x, np.concatenate(ys[label])).predict(eval_x)
+    return eval_users, eval_y, preds
 
 
 def evaluate(
@@ -113,19 +136,9 @@ def evaluate(
     fit_cutoffs, val_cutoff = sorted(train_cutoffs)[:-1], sorted(train_cutoffs)[-1]
 
     # Baselines on the same (user, cutoff) examples the transformer trains on.
-    feats, ys = [], {"purchase": [], "churn": []}
-    for t in fit_cutoffs:
-        users, y = _labelled(events, t, cfg.labels)
-        feats.append(rfm_features(events, t, users))
-        for k in ys:
-            ys[k].append(y[k])
-    train_x = pd.concat(feats)
-    test_users, test_y = _labelled(events, test_cutoff, cfg.labels)
-    test_x = rfm_features(events, test_cutoff, test_users)
-    preds: dict[str, dict[str, np.ndarray]] = {label: {} for label in LABELS}
-    for label in LABELS:
-        base = Baselines(seed=cfg.seed).fit(train_x, np.concatenate(ys[label]))
-        preds[label].update(base.predict(test_x))
+    test_users, test_y, preds = baseline_predictions(
+        events, train_cutoffs=fit_cutoffs, eval_cutoff=test_cutoff, labels=cfg.labels, seed=cfg.seed
+    )
 
     variants = {"behavior_model": cfg}
     if ablations:

@@ -113,21 +113,90 @@ def metrics_on_validation(
 
 
 def decide_promotion(
-    new: dict[str, float], champion: dict[str, float] | None, *, margin: float
+    new: dict[str, float],
+    champion: dict[str, float] | None,
+    *,
+    margin: float,
+    lightgbm: dict[str, float] | None = None,
+    lightgbm_margin: float | None = None,
 ) -> dict:
-    """Promote when there is no champion, or the new mean ROC-AUC >= champion's + margin."""
+    """Whether the new version takes the champion alias, and why, with the numbers.
+
+    The first version always becomes champion (scoring needs one). Later versions must reach the
+    champion's mean validation ROC-AUC + ``margin`` and, unless ``lightgbm_margin`` is None,
+    LightGBM's on the same users + ``lightgbm_margin``.
+    """
+    new_auc = _mean_auc(new)
+    out: dict = {"new_mean_roc_auc": new_auc, "margin": margin, "lightgbm_margin": lightgbm_margin}
+    beats_lgbm = True
+    if lightgbm is not None and lightgbm_margin is not None:
+        lgbm_auc = _mean_auc(lightgbm)
+        beats_lgbm = bool(new_auc >= lgbm_auc + lightgbm_margin)
+        out |= {"lightgbm_mean_roc_auc": lgbm_auc, "beats_lightgbm": beats_lgbm}
     if champion is None:
-        return {"promote": True, "reason": "first version: no champion yet"}
-    new_auc, old_auc = _mean_auc(new), _mean_auc(champion)
+        return out | {"promote": True, "reason": "first version: no champion yet"}
     if math.isnan(new_auc):
-        return {"promote": False, "reason": "validation ROC-AUC undefined (one class only)"}
-    promote = math.isnan(old_auc) or new_auc >= old_auc + margin
-    return {
+        return out | {"promote": False, "reason": "validation ROC-AUC undefined (one class only)"}
+    old_auc = _mean_auc(champion)
+    beats_champion = math.isnan(old_auc) or new_auc >= old_auc + margin
+    promote = bool(beats_champion and beats_lgbm)
+    reasons = [
+        f"new {new_auc:.4f} {'>=' if beats_champion else '<'} champion {old_auc:.4f} + {margin}"
+    ]
+    if "lightgbm_mean_roc_auc" in out:
+        reasons.append(
+            f"{'>=' if beats_lgbm else '<'} LightGBM {out['lightgbm_mean_roc_auc']:.4f} + {lightgbm_margin}"
+        )
+    return out | {
         "promote": promote,
-        "new_mean_roc_auc": new_auc,
         "champion_mean_roc_auc": old_auc,
-        "margin": margin,
-        "reason": f"new {new_auc:.4f} {'>=' if promote else '<'} champion {old_auc:.4f} + margin {margin}",
+        "reason": "; ".join(reasons),
+    }
+
+
+def log_evaluation(
+    trained: TrainedModel, events: pd.DataFrame, cfg: TrainConfig
+) -> dict[str, float]:
+    """Baselines on the same examples; the table and charts as artifacts. Returns LightGBM's metrics."""
+    from behavior_model import report
+    from behavior_model.evaluate import baseline_predictions
+
+    users, y, preds = baseline_predictions(
+        events,
+        train_cutoffs=trained.train_cutoffs,
+        eval_cutoff=trained.val_cutoff,
+        labels=cfg.labels,
+        seed=cfg.seed,
+    )
+    ex = trained.val_examples
+    if not np.array_equal(users, ex.user_id):
+        raise AssertionError("baselines and the behaviour model disagree on the validation users")
+    raw = trained.predictor.predict_examples(ex, calibrated=False)
+    for j, label in enumerate(("churn", "purchase")):
+        preds[label] = {
+            "behavior_model": trained.val_probabilities[:, j],
+            "behavior_model_uncalibrated": raw[:, j],
+        } | preds[label]
+    records = report.evaluation_records(y, preds)
+    mlflow.log_text(report.records_markdown(records), "evaluation/validation_table.md")
+    mlflow.log_dict(records, "evaluation/validation_table.json")
+    for name, make in (
+        ("roc", report.roc_figure),
+        ("calibration", report.calibration_figure),
+        ("lift", report.lift_figure),
+    ):
+        fig = make(y, preds)
+        mlflow.log_figure(fig, f"evaluation/{name}.png")
+        report.plt.close(fig)
+    baseline_metrics = {
+        f"val_{r['label']}_{r['model']}_{k}": r[k]
+        for r in records
+        if not r["model"].startswith("behavior_model")
+        for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
+    }
+    mlflow.log_metrics(baseline_metrics)
+    return {
+        f"{r['label']}_{k}": r[k] for r in records if r["model"] == "lightgbm" for k in ("roc_auc",)
     }
 
 
@@ -185,6 +254,10 @@ def train_and_register(
     settings = settings or get_settings()
     configure_mlflow(settings)
     client = MlflowClient()
+    # Never data past the logical date, for the model and the baselines alike.
+    events = events[
+        events["event_time"] < pd.Timestamp(logical_date, tz="UTC") + pd.Timedelta(days=1)
+    ]
     with mlflow.start_run(run_name=f"{source}-{logical_date.isoformat()}") as run:
         mlflow.set_tags({"source": source, "logical_date": logical_date.isoformat()})
         mlflow.log_params(cfg.flat() | {"source": source, "logical_date": logical_date.isoformat()})
@@ -203,6 +276,7 @@ def train_and_register(
             }
         )
         mlflow.log_metrics(trained.val_metrics)
+        lightgbm = log_evaluation(trained, events, cfg)
         version = log_trained_model(trained, settings)
         new = metrics_on_validation(trained.predictor, trained, events)
         try:
@@ -211,7 +285,13 @@ def train_and_register(
             mlflow.log_metrics({f"champion_val_{k}": v for k, v in old.items()})
         except LookupError:
             old, champion_version = None, None
-        decision = decide_promotion(new, old, margin=cfg.promotion_margin)
+        decision = decide_promotion(
+            new,
+            old,
+            margin=cfg.promotion_margin,
+            lightgbm=lightgbm,
+            lightgbm_margin=cfg.lightgbm_margin,
+        )
         decision |= {"new_version": version, "champion_version": champion_version}
         mlflow.log_dict(decision, "promotion.json")
         if decision["promote"]:

@@ -30,3 +30,17 @@ def test_binary_metrics_with_interval():
     assert m["roc_auc_low"] < m["roc_auc"] < m["roc_auc_high"]
     assert 0.85 < m["roc_auc"] < 0.95 and m["n_users"] == 500
     assert set(m) >= {"pr_auc", "log_loss", "brier", "ece", "lift_top_decile", "positive_rate"}
+
+
+def test_platt_keeps_ranking_and_never_inverts_it():
+    from behavior_model.calibration import apply_platt, fit_platt
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 2000)
+    p = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, 2000), 0.01, 0.99)  # over-confident
+    a, b = fit_platt(p, y)
+    q = apply_platt(p, a, b)
+    assert a > 0 and (np.argsort(p) == np.argsort(q)).all()
+    assert expected_calibration_error(y, q) < expected_calibration_error(y, p)
+    a, b = fit_platt(1 - p, y)  # an inverted model gets the base rate, not a flipped ranking
+    assert a == 0.0 and apply_platt(1 - p, a, b) == pytest.approx(np.full(2000, y.mean()))

@@ -37,6 +37,19 @@ def test_learns_the_planted_signal(sample_events):
     assert losses[-1] < losses[0]
 
 
+def test_promotion_must_also_beat_lightgbm():
+    champ = {"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}
+    new = {"churn_roc_auc": 0.76, "purchase_roc_auc": 0.74}
+    lgbm = {"churn_roc_auc": 0.75, "purchase_roc_auc": 0.75}
+    assert decide_promotion(new, champ, margin=0.0, lightgbm=lgbm, lightgbm_margin=0.0)["promote"]
+    d = decide_promotion(new, champ, margin=0.0, lightgbm=lgbm, lightgbm_margin=0.02)
+    assert not d["promote"] and not d["beats_lightgbm"] and "LightGBM 0.7500" in d["reason"]
+    assert decide_promotion(new, champ, margin=0.0, lightgbm=lgbm, lightgbm_margin=None)["promote"]
+    # The first version becomes champion even below LightGBM, and the decision says so.
+    first = decide_promotion(new, None, margin=0.0, lightgbm=lgbm, lightgbm_margin=0.02)
+    assert first["promote"] and first["beats_lightgbm"] is False
+
+
 def test_promotion_rule():
     champ = {"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}
     assert decide_promotion({"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}, champ, margin=0.0)[
@@ -60,7 +73,9 @@ def test_a_worse_model_does_not_become_champion(isolated_data_dir):
     good = train_and_register(events, TrainConfig(), source="sample", logical_date=as_of)
     assert good["promoted"] and good["model_version"] == "1"
     # Deliberately worse: no pre-training, one epoch at a learning rate that cannot move the weights.
-    worse_cfg = TrainConfig(pretrain_epochs=0, epochs=1, learning_rate=1e-7, seed=99)
+    worse_cfg = TrainConfig(
+        pretrain_epochs=0, epochs=1, learning_rate=1e-7, seed=99, calibrate=False
+    )
     worse = train_and_register(events, worse_cfg, source="sample", logical_date=as_of)
     assert worse["model_version"] == "2" and not worse["promoted"]
     d = worse["decision"]
@@ -76,3 +91,19 @@ def test_a_worse_model_does_not_become_champion(isolated_data_dir):
     )
     history = mlflow.MlflowClient().get_metric_history(good["run_id"], "train_loss")
     assert len(history) == TrainConfig().epochs
+    # The evaluation table (every model, every metric, both labels) and the charts are artifacts.
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(good["run_id"], "evaluation")}
+    assert {
+        "evaluation/validation_table.md",
+        "evaluation/roc.png",
+        "evaluation/calibration.png",
+        "evaluation/lift.png",
+    } <= artifacts
+    table = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/evaluation/validation_table.json")
+    models = {(r["label"], r["model"]) for r in table}
+    assert {
+        (lb, m)
+        for lb in ("churn", "purchase")
+        for m in ("recency", "logistic_regression", "lightgbm", "behavior_model")
+    } <= models
+    assert "val_purchase_lightgbm_roc_auc" in run.data.metrics
