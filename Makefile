@@ -52,6 +52,9 @@ evaluate-online-retail: $(STAMP)
 	$(EVAL) --test-cutoff 2011-10-01 --churn-horizon 60 --append \
 		--train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01,2011-07-01,2011-08-01
 
+bench-train: $(STAMP)
+	$(BIN)/python -m benchmarks.train
+
 bench-etl: $(STAMP)
 	$(BIN)/python -m benchmarks.etl --events 1000000 10000000
 

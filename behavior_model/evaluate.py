@@ -198,7 +198,12 @@ def markdown_table(records: list[dict]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--source", required=True, help="mapping name or path to a mapping file")
-    p.add_argument("--path", type=Path, required=True, help="raw file or folder")
+    p.add_argument(
+        "--path", type=Path, help="raw file or folder (cleaned by the pipeline's Spark job)"
+    )
+    p.add_argument(
+        "--events", type=Path, help="or: an already-cleaned lake events folder (no Spark)"
+    )
     p.add_argument("--test-cutoff", type=date.fromisoformat, required=True)
     p.add_argument(
         "--train-cutoffs", required=True, help="comma-separated dates; the last is validation"
@@ -232,10 +237,16 @@ def main(argv: list[str] | None = None) -> None:
     first = min(train_cutoffs).date() - timedelta(days=a.lookback + 1)
     last = test_cutoff.date() + timedelta(days=max(a.purchase_horizon, a.churn_horizon) + 1)
     t0 = time.time()
-    events = load_events(a.source, a.path, first, last)
-    from jobs.settings import get_settings
+    if a.events is not None:
+        from jobs.lake import read_partitions
 
-    embedder = TextEmbedder(cfg.text_model_path, cache_dir=get_settings().data_dir / "cache")
+        events = read_partitions(a.events)
+    elif a.path is not None:
+        events = load_events(a.source, a.path, first, last)
+    else:
+        raise SystemExit("give --path (raw data) or --events (a cleaned lake events folder)")
+
+    embedder = TextEmbedder(cfg.text_model_path)
     records = evaluate(
         events, test_cutoff=test_cutoff, train_cutoffs=train_cutoffs, cfg=cfg,
         bootstrap=a.bootstrap, ablations=not a.no_ablations, embedder=embedder,

@@ -5,7 +5,7 @@ bucket), category, time since the previous event, age before the cutoff, hour an
 projection of price and quantity, and a projection of its item text's sentence embedding. A small
 causal transformer built from a Hugging Face ``LlamaConfig`` (from scratch, SDPA attention) reads
 the sequence; the last real position feeds two heads (churn, purchase) and, in pre-training, every
-position predicts the next event's type and category.
+position predicts the next event's type, category and item.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class BehaviorModel(nn.Module):
         self.heads = nn.Linear(H, len(LABELS))
         self.next_type_head = nn.Linear(H, n_types)
         self.next_category_head = nn.Linear(H, n_categories)
+        self.next_item_head = nn.Linear(H, n_item_tokens)
 
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x = (
@@ -100,7 +101,11 @@ class BehaviorModel(nn.Module):
         return logits, loss
 
     def pretrain_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Next-event prediction: position t predicts type and category of event t + 1."""
+        """Next-event prediction: position t predicts type, category and item of event t + 1.
+
+        The item term matters where types and categories carry little (Online Retail: every event
+        is a purchase and there are no categories).
+        """
         hidden = self.encode(batch)[:, :-1]  # (B, T-1, H)
         valid = batch["attention_mask"][:, 1:].bool()
         h = hidden[valid]
@@ -110,4 +115,5 @@ class BehaviorModel(nn.Module):
         cat_loss = F.cross_entropy(
             self.next_category_head(h).float(), batch["category"][:, 1:][valid]
         )
-        return type_loss + cat_loss
+        item_loss = F.cross_entropy(self.next_item_head(h).float(), batch["item"][:, 1:][valid])
+        return type_loss + cat_loss + item_loss

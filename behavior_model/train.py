@@ -251,7 +251,7 @@ def run_training(source: str, logical_date: date, cfg: TrainConfig | None = None
     events = without_bots(
         read_partitions(settings.source_lake(mapping.name) / "sessionized_events", end=logical_date)
     )
-    embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.data_dir / "cache")
+    embedder = TextEmbedder(cfg.text_model_path)
     return registry.train_and_register(
         events, cfg, source=mapping.name, logical_date=logical_date, embedder=embedder
     )

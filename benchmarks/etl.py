@@ -98,7 +98,8 @@ def run_spark(raw: Path, work: Path) -> dict:
     from jobs.raw_files import inspect, list_files
 
     files = [inspect(p, mapping, None) for p in list_files(raw)]
-    from datetime import UTC, datetime, time as dtime
+    from datetime import UTC, datetime
+    from datetime import time as dtime
 
     plan = classify(
         spark, files, mapping=mapping,

@@ -7,29 +7,43 @@ pandas/pyarrow readers (the model, the validation gate) use ``EVENT_ARROW_SCHEMA
 from __future__ import annotations
 
 import pyarrow as pa
-from pyspark.sql import types as T
 
 EVENT_TYPES: tuple[str, ...] = ("view", "cart", "wishlist", "purchase", "return")
 
-# (name, spark type, arrow type, nullable, meaning)
-EVENT_FIELDS: tuple[tuple[str, T.DataType, pa.DataType, bool, str], ...] = (
-    ("event_id", T.StringType(), pa.string(), False, "source id, or a hash of the mapped row"),
-    ("user_id", T.StringType(), pa.string(), False, "the customer"),
-    ("event_time", T.TimestampType(), pa.timestamp("us", tz="UTC"), False, "when it happened, UTC"),
-    ("event_type", T.StringType(), pa.string(), False, "one of EVENT_TYPES"),
-    ("item_id", T.StringType(), pa.string(), False, "product id"),
-    ("category", T.StringType(), pa.string(), True, "product category"),
-    ("item_text", T.StringType(), pa.string(), True, "product description, embedded by the model"),
-    ("price", T.DoubleType(), pa.float64(), True, "unit price, >= 0"),
-    ("quantity", T.LongType(), pa.int64(), True, "units (positive; returns keep the sign +)"),
-    ("session_id", T.StringType(), pa.string(), True, "set by the sessionize job"),
+# (name, Spark SQL type, arrow type, nullable, meaning)
+EVENT_FIELDS: tuple[tuple[str, str, pa.DataType, bool, str], ...] = (
+    ("event_id", "string", pa.string(), False, "source id, or a hash of the mapped row"),
+    ("user_id", "string", pa.string(), False, "the customer"),
+    ("event_time", "timestamp", pa.timestamp("us", tz="UTC"), False, "when it happened, UTC"),
+    ("event_type", "string", pa.string(), False, "one of EVENT_TYPES"),
+    ("item_id", "string", pa.string(), False, "product id"),
+    ("category", "string", pa.string(), True, "product category"),
+    ("item_text", "string", pa.string(), True, "product description, embedded by the model"),
+    ("price", "double", pa.float64(), True, "unit price, >= 0"),
+    ("quantity", "bigint", pa.int64(), True, "units (positive; returns keep the sign +)"),
+    ("session_id", "string", pa.string(), True, "set by the sessionize job"),
 )
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f[0] for f in EVENT_FIELDS)
 
-EVENT_SCHEMA = T.StructType(
-    [T.StructField(n, s, nullable) for n, s, _, nullable, _ in EVENT_FIELDS]
-)
+
+def __getattr__(name: str):
+    # The Spark schema is built on first use, so pyarrow-only readers (the model, the gates,
+    # scoring) never import pyspark.
+    if name == "EVENT_SCHEMA":
+        from pyspark.sql import types as T
+
+        spark_types = {
+            "string": T.StringType(),
+            "timestamp": T.TimestampType(),
+            "double": T.DoubleType(),
+            "bigint": T.LongType(),
+        }
+        return T.StructType(
+            [T.StructField(n, spark_types[t], null) for n, t, _, null, _ in EVENT_FIELDS]
+        )
+    raise AttributeError(name)
+
 
 # Lake partitions add event_date (the UTC date of event_time) to the contract.
 EVENT_ARROW_SCHEMA = pa.schema(
