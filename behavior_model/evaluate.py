@@ -119,6 +119,7 @@ def evaluate(
     bootstrap: int = 200,
     ablations: bool = True,
     embedder: TextEmbedder | None = None,
+    timezone: str = "UTC",
 ) -> list[dict]:
     """One record per (label, model) on the test cutoff."""
     horizon = pd.Timedelta(
@@ -171,7 +172,9 @@ def evaluate(
         for model, p in preds[label].items():
             m = binary_metrics(test_y[label], p, bootstrap=bootstrap)
             rec = {
-                "test_cutoff": str(test_cutoff.tz_convert("UTC").isoformat()),
+                # The protocol's date (midnight in ``timezone``), and the exact instant.
+                "test_cutoff": test_cutoff.tz_convert(timezone).date().isoformat(),
+                "test_cutoff_utc": test_cutoff.tz_convert("UTC").isoformat(),
                 "label": label,
                 "model": model,
             }
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     embedder = TextEmbedder(cfg.text_model_path)
     records = evaluate(
         events, test_cutoff=test_cutoff, train_cutoffs=train_cutoffs, cfg=cfg,
-        bootstrap=a.bootstrap, ablations=not a.no_ablations, embedder=embedder,
+        bootstrap=a.bootstrap, ablations=not a.no_ablations, embedder=embedder, timezone=a.timezone,
     )  # fmt: skip
     if a.append and a.out.exists():
         records = json.loads(a.out.read_text()) + records

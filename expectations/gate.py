@@ -42,14 +42,35 @@ def run_gate(
     expectations: Sequence,
     *,
     docs_path: Path | None = None,
+    site_dir: Path | None = None,
+    run_name: str | None = None,
 ) -> dict:
     """Validate ``data`` against ``expectations``; raise DataQualityError if any fails.
 
+    ``docs_path``: the validation result as JSON. ``site_dir``: GX Data Docs (HTML) updated with
+    this run, filed under ``run_name`` (the run date: a rerun replaces its own page).
     Returns the validation result as a JSON-ready dict.
     """
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
 
     ctx = _context()
+    actions = []
+    if site_dir is not None:
+        ctx.add_data_docs_site(
+            site_name="pipeline",
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(site_dir),
+                },
+            },
+        )
+        actions.append(
+            gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["pipeline"])
+        )
     batch = (
         ctx.data_sources.add_pandas(f"{suite_name}_source")
         .add_dataframe_asset(suite_name)
@@ -61,10 +82,23 @@ def run_gate(
     definition = ctx.validation_definitions.add(
         gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch, suite=suite)
     )
-    data = data.reset_index(drop=True)
-    result = definition.run(
-        batch_parameters={"dataframe": data}, result_format={"result_format": "COMPLETE"}
+    checkpoint = ctx.checkpoints.add(
+        gx.Checkpoint(
+            name=f"{suite_name}_checkpoint",
+            validation_definitions=[definition],
+            actions=actions,
+            result_format={"result_format": "COMPLETE"},
+        )
     )
+    data = data.reset_index(drop=True)
+    run_id = None
+    if run_name is not None:
+        # Named by the run, timed by the run's date: never by "now", so reruns overwrite.
+        run_id = RunIdentifier(
+            run_name=run_name, run_time=pd.Timestamp(run_name[:10], tz="UTC").to_pydatetime()
+        )
+    outcome = checkpoint.run(batch_parameters={"dataframe": data}, run_id=run_id)
+    (result,) = outcome.run_results.values()
     described = json.loads(result.describe())
     if docs_path is not None:
         docs_path.parent.mkdir(parents=True, exist_ok=True)

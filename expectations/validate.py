@@ -54,6 +54,8 @@ def validate_clean_events(source: str, run_date: date, *, first: date | None = N
         summaries_frame(lake, owned),
         suites.run_summary(require_rows_each_day=first is None),
         docs_path=docs / "run_summary.json",
+        site_dir=docs.parent,
+        run_name=run_date.isoformat(),
     )
     events = read_partitions(lake / "events", start=start, end=run_date)
     window_start = datetime.combine(start, time(), tzinfo=UTC)
@@ -63,6 +65,8 @@ def validate_clean_events(source: str, run_date: date, *, first: date | None = N
         events,
         suites.clean_events(window_start=window_start, window_end=window_end),
         docs_path=docs / "clean_events.json",
+        site_dir=docs.parent,
+        run_name=run_date.isoformat(),
     )
 
 
@@ -74,4 +78,6 @@ def validate_sessionized_events(source: str, run_date: date, *, first: date | No
         events,
         suites.sessionized_events(),
         docs_path=docs / "sessionized_events.json",
+        site_dir=docs.parent,
+        run_name=run_date.isoformat(),
     )

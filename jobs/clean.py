@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import time as wallclock
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -544,8 +545,9 @@ def write_partitions(
 ) -> list[str]:
     """Replace exactly the ``column`` partitions in ``dates``; the others stay as they are.
 
-    A date with no rows has its partition removed, or (``keep_empty``) written as an empty file,
-    so a rerun never leaves a stale partition behind.
+    Rows are sorted within their Spark partitions, not shuffled by date: one less full shuffle
+    (each task writes one file per date it holds). A date with no rows has its partition removed,
+    or (``keep_empty``) written as an empty file, so a rerun never leaves a stale partition behind.
     """
     rows = df.filter(F.col(column).isin(dates))
     sort = [
@@ -553,16 +555,26 @@ def write_partitions(
         for c in ("user_id", "event_time", "event_id", "source_file", "line_number")
         if c in df.columns
     ]
-    rows.repartition(column).sortWithinPartitions(*sort).write.mode("overwrite").partitionBy(
-        column
-    ).parquet(str(path))
-    present = {r[0].isoformat() for r in rows.select(column).distinct().collect()}
-    for d in {d.isoformat() for d in dates} - present:
-        target = path / f"{column}={d}"
-        shutil.rmtree(target, ignore_errors=True)
+    started = wallclock.time()
+    rows.sortWithinPartitions(column, *sort).write.mode("overwrite").partitionBy(column).parquet(
+        str(path)
+    )
+    # Dynamic overwrite moves the partitions it wrote into place and leaves the others untouched:
+    # a partition holds files newer than the write's start exactly when this write produced it.
+    present = sorted(
+        d.isoformat() for d in dates if _written_since(path / f"{column}={d.isoformat()}", started)
+    )
+    for d in sorted({d.isoformat() for d in dates} - set(present)):
+        shutil.rmtree(path / f"{column}={d}", ignore_errors=True)
         if keep_empty:
-            df.limit(0).drop(column).coalesce(1).write.mode("overwrite").parquet(str(target))
-    return sorted(present)
+            df.limit(0).drop(column).coalesce(1).write.mode("overwrite").parquet(
+                str(path / f"{column}={d}")
+            )
+    return present
+
+
+def _written_since(folder: Path, started: float) -> bool:
+    return folder.is_dir() and any(f.stat().st_mtime >= started for f in folder.glob("*.parquet"))
 
 
 def summary_path(lake: Path, run_date: date | str) -> Path:

@@ -28,13 +28,21 @@ def _events(n: int = 4) -> pd.DataFrame:
     )
 
 
-def test_clean_events_pass(tmp_path):
-    result = run_gate(
-        "clean_events", _events(), suites.clean_events(**WINDOW), docs_path=tmp_path / "r.json"
-    )
+def test_clean_events_pass_and_data_docs_are_written(tmp_path):
+    kwargs = dict(docs_path=tmp_path / "r.json", site_dir=tmp_path / "site", run_name="2026-01-01")
+    result = run_gate("clean_events", _events(), suites.clean_events(**WINDOW), **kwargs)
     assert result["success"] is True
     assert result["statistics"]["unsuccessful_expectations"] == 0
     assert (tmp_path / "r.json").exists()
+    site = tmp_path / "site"
+    pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
+    assert "index.html" in pages and "expectations/clean_events.html" in pages
+    runs = [p for p in pages if p.startswith("validations/clean_events/2026-01-01/")]
+    assert len(runs) == 1
+    # A rerun of the same date replaces its page instead of adding one.
+    run_gate("clean_events", _events(), suites.clean_events(**WINDOW), **kwargs)
+    again = [p for p in site.rglob("*.html") if "validations/clean_events" in p.as_posix()]
+    assert len(again) == 1
 
 
 def test_bad_rows_stop_the_run_naming_expectation_and_rows(tmp_path):

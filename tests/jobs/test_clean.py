@@ -253,3 +253,28 @@ def test_number_lines_follows_file_order(spark):
     assert [(r.source_file, r.line_number, r.raw_line) for r in got] == [
         ("a", 1, "x"), ("a", 2, "y"), ("b", 1, "z"),
     ]  # fmt: skip
+
+
+def test_write_partitions_replaces_owned_dates_and_removes_emptied_ones(spark, tmp_path):
+    from jobs.clean import write_partitions
+
+    d1, d2, d3 = date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)
+    schema = "user_id string, event_date date"
+    path = tmp_path / "t"
+    first = spark.createDataFrame([("a", d1), ("b", d2), ("c", d3)], schema)
+    assert write_partitions(first, path, column="event_date", dates=[d1, d2, d3]) == [
+        str(d1),
+        str(d2),
+        str(d3),
+    ]
+    # The rerun owns d1 and d2 only; d2 has no rows any more; d3 is not touched.
+    second = spark.createDataFrame([("x", d1), ("y", d3)], schema)
+    assert write_partitions(second, path, column="event_date", dates=[d1, d2]) == [str(d1)]
+    got = {(r.user_id, r.event_date) for r in spark.read.parquet(str(path)).collect()}
+    assert got == {("x", d1), ("c", d3)}
+    # keep_empty leaves a readable, empty partition (the quarantine of a clean day).
+    write_partitions(
+        spark.createDataFrame([], schema), path, column="event_date", dates=[d1], keep_empty=True
+    )
+    assert (path / f"event_date={d1}").is_dir()
+    assert spark.read.parquet(str(path / f"event_date={d1}")).count() == 0
