@@ -7,7 +7,7 @@ from datetime import datetime
 import great_expectations as gx
 import pandas as pd
 
-from jobs.schema import EVENT_TYPES
+from jobs.schema import EVENT_TYPES, QUARANTINE_REASONS
 
 E = gx.expectations
 KEY_COLUMNS = ("event_id", "user_id", "event_time", "event_type", "item_id")
@@ -28,6 +28,16 @@ def clean_events(*, window_start: datetime, window_end: datetime) -> list:
         ),
         E.ExpectColumnValuesToBeBetween(column="price", min_value=0),
         E.ExpectColumnValuesToBeBetween(column="quantity", min_value=0),
+    ]
+
+
+def quarantined_rows() -> list:
+    """The mapped raw rows that were rejected: each has its file, line and a documented reason."""
+    return [
+        E.ExpectColumnValuesToNotBeNull(column="source_file"),
+        E.ExpectColumnValuesToBeBetween(column="line_number", min_value=1),
+        E.ExpectColumnValuesToBeInSet(column="reason", value_set=sorted(QUARANTINE_REASONS)),
+        E.ExpectCompoundColumnsToBeUnique(column_list=["source_file", "line_number"]),
     ]
 
 

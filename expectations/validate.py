@@ -46,6 +46,22 @@ def summaries_frame(lake: Path, days: list[date]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def read_quarantine(lake: Path, days: list[date]) -> pd.DataFrame:
+    """The quarantined rows the given run dates own."""
+    import pyarrow.dataset as ds
+
+    folder = lake / "quarantine"
+    if not folder.exists():
+        return pd.DataFrame(columns=["source", "source_file", "line_number", "raw_line", "reason"])
+    import pyarrow as pa
+
+    partitioning = ds.partitioning(pa.schema([("ingest_date", pa.string())]), flavor="hive")
+    dataset = ds.dataset(folder, format="parquet", partitioning=partitioning)
+    return dataset.to_table(
+        filter=ds.field("ingest_date").isin([d.isoformat() for d in days])
+    ).to_pandas()
+
+
 def validate_clean_events(source: str, run_date: date, *, first: date | None = None) -> dict:
     """Gate after cleaning: every summary reconciles; the rebuilt partitions are sound."""
     lake, docs, start, owned = _scope(source, run_date, first)
@@ -54,6 +70,15 @@ def validate_clean_events(source: str, run_date: date, *, first: date | None = N
         summaries_frame(lake, owned),
         suites.run_summary(require_rows_each_day=first is None),
         docs_path=docs / "run_summary.json",
+        site_dir=docs.parent,
+        run_name=run_date.isoformat(),
+    )
+    quarantine = read_quarantine(lake, owned)
+    run_gate(
+        "quarantined_rows",
+        quarantine,
+        suites.quarantined_rows(),
+        docs_path=docs / "quarantined_rows.json",
         site_dir=docs.parent,
         run_name=run_date.isoformat(),
     )

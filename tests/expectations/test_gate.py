@@ -72,3 +72,19 @@ def test_reconciliation_must_hold():
         run_gate("run_summary", ok, suites.run_summary())
     fixed = pd.DataFrame([row | {"quarantined_rows": 2, "unaccounted_rows": 0}])
     assert run_gate("run_summary", fixed, suites.run_summary())["success"] is True
+
+
+def test_quarantined_rows_need_a_documented_reason_and_a_real_line():
+    rows = pd.DataFrame(
+        {
+            "source_file": ["f.csv", "f.csv", "f.csv"],
+            "line_number": [2, 3, 3],
+            "reason": ["malformed", "missing_user_id", "it_looked_odd"],
+        }
+    )
+    with pytest.raises(DataQualityError) as err:
+        run_gate("quarantined_rows", rows, suites.quarantined_rows())
+    msg = str(err.value)
+    assert "failed 2 expectation(s)" in msg and "it_looked_odd" in msg
+    assert "expect_compound_columns_to_be_unique" in msg
+    assert run_gate("quarantined_rows", rows.iloc[:2], suites.quarantined_rows())["success"] is True
