@@ -48,61 +48,53 @@ def summaries_frame(lake: Path, days: list[date]) -> pd.DataFrame:
 
 def read_quarantine(lake: Path, days: list[date]) -> pd.DataFrame:
     """The quarantined rows the given run dates own."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
     folder = lake / "quarantine"
     if not folder.exists():
         return pd.DataFrame(columns=["source", "source_file", "line_number", "raw_line", "reason"])
-    import pyarrow as pa
-
     partitioning = ds.partitioning(pa.schema([("ingest_date", pa.string())]), flavor="hive")
     dataset = ds.dataset(folder, format="parquet", partitioning=partitioning)
-    return dataset.to_table(
-        filter=ds.field("ingest_date").isin([d.isoformat() for d in days])
-    ).to_pandas()
+    owned = ds.field("ingest_date").isin([d.isoformat() for d in days])
+    return dataset.to_table(filter=owned).to_pandas()
 
 
-def validate_clean_events(source: str, run_date: date, *, first: date | None = None) -> dict:
-    """Gate after cleaning: every summary reconciles; the rebuilt partitions are sound."""
-    lake, docs, start, owned = _scope(source, run_date, first)
-    run_gate(
-        "run_summary",
-        summaries_frame(lake, owned),
-        suites.run_summary(require_rows_each_day=first is None),
-        docs_path=docs / "run_summary.json",
+def _gate(suite: str, data: pd.DataFrame, expectations: list, docs: Path, run_date: date) -> dict:
+    """One gate of a run: JSON result in the run's folder, the source's Data Docs updated."""
+    return run_gate(
+        suite,
+        data,
+        expectations,
+        docs_path=docs / f"{suite}.json",
         site_dir=docs.parent,
         run_name=run_date.isoformat(),
     )
-    quarantine = read_quarantine(lake, owned)
-    run_gate(
-        "quarantined_rows",
-        quarantine,
-        suites.quarantined_rows(),
-        docs_path=docs / "quarantined_rows.json",
-        site_dir=docs.parent,
-        run_name=run_date.isoformat(),
+
+
+def validate_clean_events(source: str, run_date: date, *, first: date | None = None) -> dict:
+    """Gate after cleaning: every summary reconciles, quarantined rows are explained, the rebuilt
+    partitions are sound."""
+    lake, docs, start, owned = _scope(source, run_date, first)
+    summaries = summaries_frame(lake, owned)
+    _gate(
+        "run_summary",
+        summaries,
+        suites.run_summary(require_rows_each_day=first is None),
+        docs,
+        run_date,
+    )
+    _gate(
+        "quarantined_rows", read_quarantine(lake, owned), suites.quarantined_rows(), docs, run_date
     )
     events = read_partitions(lake / "events", start=start, end=run_date)
     window_start = datetime.combine(start, time(), tzinfo=UTC)
     window_end = datetime.combine(run_date + timedelta(days=1), time(), tzinfo=UTC)
-    return run_gate(
-        "clean_events",
-        events,
-        suites.clean_events(window_start=window_start, window_end=window_end),
-        docs_path=docs / "clean_events.json",
-        site_dir=docs.parent,
-        run_name=run_date.isoformat(),
-    )
+    window = suites.clean_events(window_start=window_start, window_end=window_end)
+    return _gate("clean_events", events, window, docs, run_date)
 
 
 def validate_sessionized_events(source: str, run_date: date, *, first: date | None = None) -> dict:
     lake, docs, start, _ = _scope(source, run_date, first)
     events = read_partitions(lake / "sessionized_events", start=start, end=run_date)
-    return run_gate(
-        "sessionized_events",
-        events,
-        suites.sessionized_events(),
-        docs_path=docs / "sessionized_events.json",
-        site_dir=docs.parent,
-        run_name=run_date.isoformat(),
-    )
+    return _gate("sessionized_events", events, suites.sessionized_events(), docs, run_date)

@@ -136,7 +136,12 @@ def test_spark_master_command_starts(compose):
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     try:
+        # The master answers in STANDBY for a moment before it elects itself leader.
+        deadline = time.time() + 60
         page = _wait_http(f"http://127.0.0.1:{web}/json/", proc)
+        while '"status" : "ALIVE"' not in page and time.time() < deadline:
+            time.sleep(0.5)
+            page = _wait_http(f"http://127.0.0.1:{web}/json/", proc)
         assert f"spark://127.0.0.1:{port}" in page and '"status" : "ALIVE"' in page
     finally:
         proc.terminate()

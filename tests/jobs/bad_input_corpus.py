@@ -13,27 +13,21 @@ from dataclasses import dataclass, field
 
 from jobs.source_mapping import SourceMapping
 
+_COMMON = {
+    "columns": {"event_id": "id", "user_id": "user", "event_time": "ts", "event_type": "type",
+                "item_id": "item", "price": "price", "quantity": "qty"},
+    "event_types": {"view": "view", "buy": "purchase"},
+    "pii_columns": ["email"],
+}  # fmt: skip
 CSV = SourceMapping.model_validate(
-    {
+    _COMMON
+    | {
         "name": "corpus_csv",
         "format": "csv",
-        "columns": {"event_id": "id", "user_id": "user", "event_time": "ts", "event_type": "type",
-                    "item_id": "item", "price": "price", "quantity": "qty"},
-        "event_types": {"view": "view", "buy": "purchase"},
         "timestamp": {"format": ["iso8601", "yyyy/MM/dd HH:mm", "epoch_ms"], "timezone": "UTC"},
-        "pii_columns": ["email"],
     }
-)  # fmt: skip
-JSONL = SourceMapping.model_validate(
-    {
-        "name": "corpus_jsonl",
-        "format": "jsonl",
-        "columns": {"event_id": "id", "user_id": "user", "event_time": "ts", "event_type": "type",
-                    "item_id": "item", "price": "price", "quantity": "qty"},
-        "event_types": {"view": "view", "buy": "purchase"},
-        "pii_columns": ["email"],
-    }
-)  # fmt: skip
+)
+JSONL = SourceMapping.model_validate(_COMMON | {"name": "corpus_jsonl", "format": "jsonl"})
 
 HEADER = "id,user,ts,type,item,price,qty,email"
 
