@@ -61,13 +61,17 @@ def read_quarantine(lake: Path, days: list[date]) -> pd.DataFrame:
 
 
 def _gate(suite: str, data: pd.DataFrame, expectations: list, docs: Path, run_date: date) -> dict:
-    """One gate of a run: JSON result in the run's folder, the source's Data Docs updated."""
+    """One gate of a run: the JSON result and a Data Docs site in the run's folder.
+
+    One site per (run date, suite): GX rebuilds a site from its in-memory stores, so a shared site
+    would keep only the last gate's page.
+    """
     return run_gate(
         suite,
         data,
         expectations,
         docs_path=docs / f"{suite}.json",
-        site_dir=docs.parent,
+        site_dir=docs / suite,
         run_name=run_date.isoformat(),
     )
 

@@ -136,3 +136,15 @@ def test_reruns_replace_and_never_duplicate(pipeline):
         "SELECT count(*) FROM user_propensity_scores WHERE score_date = ?", [last]
     )
     assert n[0][0] == len(before)
+
+
+def test_every_gate_of_every_day_leaves_its_data_docs(pipeline):
+    docs = get_settings().data_docs_dir / "sample_clickstream"
+    days = sorted(p.name for p in docs.iterdir() if p.is_dir())
+    assert len(days) == DAYS
+    suites = ("run_summary", "quarantined_rows", "clean_events", "sessionized_events")
+    for day in (days[0], days[-1]):
+        for suite in suites:
+            assert (docs / day / f"{suite}.json").exists()
+            pages = list((docs / day / suite / "validations").rglob("*.html"))
+            assert len(pages) == 1 and (docs / day / suite / "index.html").exists()

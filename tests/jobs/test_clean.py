@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import functions as F
 
 from jobs.clean import (
     clean_day,
@@ -243,6 +244,30 @@ def test_a_missing_day_fails_with_the_folder_name(spark, tmp_path):
             lake=tmp_path / "lake",
             run_date=date(2026, 2, 1),
         )
+
+
+def test_both_line_numbering_strategies_agree(spark, small_sample):
+    raw, _, _ = small_sample
+    files = [str(p) for p in sorted(raw.glob("date=*/events.jsonl"))]
+    # Small splits: every file spans several Spark partitions, some shared with another file.
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "16384")
+    try:
+        lines = spark.read.text(files).select(
+            F.col("_metadata.file_path").alias("source_file"), F.col("value").alias("raw_line")
+        )
+        assert lines.rdd.getNumPartitions() > 2 * len(files)
+        a = number_lines(lines, sort=True).orderBy("source_file", "line_number").collect()
+        b = number_lines(lines, sort=False).orderBy("source_file", "line_number").collect()
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert a == b
+    first = {}
+    for r in a:
+        first.setdefault(r.source_file, []).append(r.line_number)
+    assert all(ns == list(range(1, len(ns) + 1)) for ns in first.values())
+    on_disk = (raw / "date=2026-01-02" / "events.jsonl").read_text().splitlines()
+    got = [r.raw_line for r in a if r.source_file.endswith("date=2026-01-02/events.jsonl")]
+    assert got == on_disk
 
 
 def test_number_lines_follows_file_order(spark):
