@@ -24,7 +24,6 @@ from behavior_model.config import LabelConfig, ModelConfig
 
 EVENT_TYPES: tuple[str, ...] = ("view", "cart", "wishlist", "purchase", "return")
 EVENT_TYPE_IDS = {t: i + 1 for i, t in enumerate(EVENT_TYPES)}  # 0 = padding
-TOKEN_FEATURES = ("event_type", "item", "category", "gap", "age", "hour", "weekday", "text")
 
 
 @dataclass
@@ -92,7 +91,7 @@ class Examples:
     user_id: np.ndarray  # (n,)
     cutoff: np.ndarray  # (n,) datetime64[us]
     offsets: np.ndarray  # (n + 1,) into the per-event arrays
-    tokens: dict[str, np.ndarray]  # per event, int64 (TOKEN_FEATURES) or float32 (numeric)
+    tokens: dict[str, np.ndarray]  # per event: int64 ids, float32 "numeric"
     event_time: np.ndarray  # per event, datetime64[us]; kept so tests can prove no leakage
     purchase: np.ndarray | None = None  # (n,) float32
     churn: np.ndarray | None = None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
-from jobs.schema import EVENT_ARROW_SCHEMA, SESSIONIZED_ARROW_SCHEMA
+from jobs.schema import LAKE_TABLE_SCHEMAS
 
 
 def read_partitions(
@@ -18,7 +18,9 @@ def read_partitions(
 
     ``sessionized_events`` also carry ``is_bot``.
     """
-    schema = SESSIONIZED_ARROW_SCHEMA if path.name == "sessionized_events" else EVENT_ARROW_SCHEMA
+    if path.name not in LAKE_TABLE_SCHEMAS:
+        raise ValueError(f"{path}: not a lake table; known: {sorted(LAKE_TABLE_SCHEMAS)}")
+    schema = LAKE_TABLE_SCHEMAS[path.name]
     if not path.exists():
         return schema.empty_table().to_pandas()
     dataset = ds.dataset(path, schema=schema, format="parquet", partitioning="hive")

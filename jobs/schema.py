@@ -54,6 +54,11 @@ EVENT_ARROW_SCHEMA = pa.schema(
 SESSIONIZED_ARROW_SCHEMA = EVENT_ARROW_SCHEMA.insert(
     len(EVENT_FIELDS), pa.field("is_bot", pa.bool_(), nullable=False)
 )
+# Every lake table read without Spark, by folder name.
+LAKE_TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    "events": EVENT_ARROW_SCHEMA,
+    "sessionized_events": SESSIONIZED_ARROW_SCHEMA,
+}
 
 # Reason codes, documented once. A row gets the first reason that applies, in this order.
 QUARANTINE_REASONS: dict[str, str] = {
