@@ -1,9 +1,6 @@
-"""What a careful analyst builds in an afternoon: RFM and activity-window features, and the
-recency, logistic-regression and LightGBM models on them.
-
-Features are computed per (user, cutoff) from events strictly before the cutoff. A "basket" is one
-(user, event_time) group: an invoice in Online Retail, a single event in a clickstream. The same
-features feed the transformer's head as context (``ModelConfig.context_features``).
+"""What a careful analyst builds in an afternoon: the recency, logistic-regression and LightGBM
+models on the RFM and activity-window features (``behavior_model.features``), trained on exactly the
+(user, cutoff) examples the behaviour model trains on.
 """
 
 from __future__ import annotations
@@ -11,62 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-WINDOWS_DAYS = (7, 30, 90, 180, 365)
-
-
-def rfm_features(events: pd.DataFrame, cutoff: pd.Timestamp, users: np.ndarray) -> pd.DataFrame:
-    """One row per user in ``users`` (same order): recency, frequency, monetary, activity windows."""
-    past = events[events["event_time"] < cutoff]
-    past = past[past["user_id"].isin(users)]
-    age_days = (cutoff - past["event_time"]).dt.total_seconds() / 86400.0
-    amount = (past["price"].fillna(0) * past["quantity"].fillna(0)).where(
-        past["event_type"] == "purchase", 0.0
-    )
-    frame = pd.DataFrame(
-        {
-            "user_id": past["user_id"].to_numpy(),
-            "age": age_days.to_numpy(),
-            "t": past["event_time"].to_numpy(),
-            "is_purchase": (past["event_type"] == "purchase").to_numpy(),
-            "is_return": (past["event_type"] == "return").to_numpy(),
-            "amount": amount.to_numpy(),
-            "item_id": past["item_id"].to_numpy(),
-        }
-    )
-    g = frame.groupby("user_id")
-    out = pd.DataFrame(index=pd.Index(users, name="user_id"))
-    out["recency_days"] = g["age"].min()
-    out["tenure_days"] = g["age"].max()
-    out["events"] = g.size()
-    baskets = frame.drop_duplicates(["user_id", "t"])
-    out["baskets"] = baskets.groupby("user_id").size()
-    buys = frame[frame["is_purchase"]]
-    out["purchase_recency_days"] = buys.groupby("user_id")["age"].min()
-    out["purchase_baskets"] = buys.drop_duplicates(["user_id", "t"]).groupby("user_id").size()
-    out["monetary"] = g["amount"].sum()
-    out["returns"] = g["is_return"].sum()
-    out["distinct_items"] = g["item_id"].nunique()
-    for w in WINDOWS_DAYS:
-        recent = baskets[baskets["age"] < w]
-        out[f"baskets_{w}d"] = recent.groupby("user_id").size()
-        out[f"monetary_{w}d"] = frame[frame["age"] < w].groupby("user_id")["amount"].sum()
-    out["mean_gap_days"] = (out["tenure_days"] - out["recency_days"]) / (out["baskets"] - 1).where(
-        out["baskets"] > 1
-    )
-    fill = {"purchase_recency_days": 400.0, "mean_gap_days": 400.0}
-    return out.fillna(fill).fillna(0.0).astype(float)
-
-
-def transform(features: pd.DataFrame) -> np.ndarray:
-    """Signed log1p: heavy-tailed counts and amounts on a scale linear models and nets can use."""
-    x = features.to_numpy(dtype=float)
-    return np.sign(x) * np.log1p(np.abs(x))
+from behavior_model.config import LABELS, LabelConfig
+from behavior_model.data import eligible_users, make_labels
+from behavior_model.features import rfm_features, transform
 
 
 class Baselines:
     """recency, logistic_regression and lightgbm for one label, trained on the same examples."""
-
-    NAMES = ("recency", "logistic_regression", "lightgbm")
 
     def __init__(self, seed: int = 7) -> None:
         self.seed = seed
@@ -106,3 +54,39 @@ class Baselines:
             "logistic_regression": self.models["logistic_regression"].predict_proba(x)[:, 1],
             "lightgbm": self.models["lightgbm"].predict_proba(x)[:, 1],
         }
+
+
+def _labelled(
+    events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConfig
+) -> tuple[np.ndarray, dict]:
+    """Eligible users at ``cutoff`` and their labels (the same rule as build_examples)."""
+    users = eligible_users(events, cutoff, labels)
+    purchase, churn = make_labels(events, users, cutoff, labels)
+    return users, {"purchase": purchase, "churn": churn}
+
+
+def baseline_predictions(
+    events: pd.DataFrame,
+    *,
+    train_cutoffs: list[pd.Timestamp],
+    eval_cutoff: pd.Timestamp,
+    labels: LabelConfig,
+    seed: int = 7,
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """Fit the baselines on the examples at ``train_cutoffs``; predict the users at ``eval_cutoff``.
+
+    Returns (users, labels by name, {label: {model: probabilities}}).
+    """
+    feats, ys = [], {"purchase": [], "churn": []}
+    for t in train_cutoffs:
+        users, y = _labelled(events, t, labels)
+        feats.append(rfm_features(events, t, users))
+        for k in ys:
+            ys[k].append(y[k])
+    train_x = pd.concat(feats)
+    eval_users, eval_y = _labelled(events, eval_cutoff, labels)
+    eval_x = rfm_features(events, eval_cutoff, eval_users)
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    for label in LABELS:
+        preds[label] = Baselines(seed=seed).fit(train_x, np.concatenate(ys[label])).predict(eval_x)
+    return eval_users, eval_y, preds

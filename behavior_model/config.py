@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+# Order of the model's head outputs, of batch["targets"] and of probability columns.
+LABELS = ("churn", "purchase")
+
 
 @dataclass
 class LabelConfig:
-    # The sample's horizons: a week is enough to see a purchase, two weeks of silence is churn for a
-    # shop whose active users come back every few days. Online Retail uses 30 / 90 / 365.
+    # Code defaults only for tests on generated data: every pipeline run takes the horizons from
+    # its source mapping's ``labels`` block (pipeline/sources/*.yaml), because they depend on the
+    # customers (a week for the sample shop, a month and a quarter for a wholesaler).
     purchase_horizon_days: int = 7
     churn_horizon_days: int = 14
     # Users with no event in this window before the cutoff are not scored (nothing to say about them).
@@ -80,3 +84,12 @@ class TrainConfig:
             else:
                 out[k] = v
         return out
+
+
+def label_config(labels) -> LabelConfig:
+    """The model's label windows from a source mapping's ``labels`` block."""
+    return LabelConfig(
+        purchase_horizon_days=labels.purchase_horizon_days,
+        churn_horizon_days=labels.churn_horizon_days,
+        lookback_days=labels.lookback_days,
+    )

@@ -21,8 +21,9 @@ import pandas as pd
 import torch
 
 from behavior_model.config import LabelConfig, ModelConfig
+from behavior_model.features import rfm_features, transform
+from pipeline.contracts import EVENT_TYPES
 
-EVENT_TYPES: tuple[str, ...] = ("view", "cart", "wishlist", "purchase", "return")
 EVENT_TYPE_IDS = {t: i + 1 for i, t in enumerate(EVENT_TYPES)}  # 0 = padding
 
 
@@ -167,8 +168,6 @@ def build_examples(
         ).astype(np.float32),
     }
     if model.use_context:
-        from behavior_model.baselines import rfm_features, transform
-
         context = transform(rfm_features(events, cutoff, users)).astype(np.float32)
     else:
         context = np.zeros((len(users), 0), np.float32)

@@ -31,13 +31,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from behavior_model.baselines import Baselines, rfm_features
-from behavior_model.config import LabelConfig, TrainConfig
-from behavior_model.data import eligible_users, make_labels
+from behavior_model.baselines import baseline_predictions
+from behavior_model.config import LABELS, LabelConfig, TrainConfig
 from behavior_model.metrics import binary_metrics
-from behavior_model.model import LABELS
 from behavior_model.text import TextEmbedder
-from behavior_model.train import fit
+from behavior_model.trainer import fit
+from pipeline.lake import Lake, read_partitions
+from pipeline.settings import Settings
+from pipeline.source_mapping import SourceMapping, load_mapping
 
 log = logging.getLogger(__name__)
 METRICS = ("n_users", "positive_rate", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc",
@@ -48,66 +49,29 @@ def local_midnight(day: date, tz: str) -> pd.Timestamp:
     return pd.Timestamp(day).tz_localize(tz).tz_convert("UTC")
 
 
-def load_events(source: str, path: Path, first: date, last: date) -> pd.DataFrame:
-    """Clean the source with the pipeline's Spark job into an evaluation lake; return its events."""
-    from jobs.ingest import ingest_range
-    from jobs.lake import read_partitions
-    from jobs.settings import get_settings
-    from jobs.source_mapping import load_mapping
+def load_events(
+    mapping: SourceMapping, path: Path, first: date, last: date, *, settings: Settings
+) -> pd.DataFrame:
+    """Clean the source with the pipeline's Spark job into an evaluation lake; return its events.
+
+    The evaluation lake (``<data>/eval/<source>/``) is apart from the pipeline's: evaluating never
+    touches the lake, ``etl_run_summary`` or the registry.
+    """
+    from jobs.ingest import ingest_range, totals
     from jobs.spark import get_spark
 
-    mapping = load_mapping(source)
-    lake = get_settings().data_dir / "eval" / mapping.name
+    lake = Lake(settings.data_dir / "eval" / mapping.name)
     summaries = ingest_range(
-        get_spark(f"evaluate-{mapping.name}"),
+        get_spark(settings, f"evaluate-{mapping.name}"),
         mapping=mapping,
         path=path,
         first=first,
         last=last,
         lake=lake,
+        pii_secret=settings.pii_secret,
     )
-    log.info(
-        "%s: %d raw rows, %d clean, %d quarantined, %d duplicates",
-        mapping.name, sum(s.raw_rows for s in summaries), sum(s.clean_rows for s in summaries),
-        sum(s.quarantined_rows for s in summaries), sum(s.duplicate_rows for s in summaries),
-    )  # fmt: skip
-    return read_partitions(lake / "events")
-
-
-def _labelled(
-    events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConfig
-) -> tuple[np.ndarray, dict]:
-    """Eligible users at ``cutoff`` and their labels (the same rule as build_examples)."""
-    users = eligible_users(events, cutoff, labels)
-    purchase, churn = make_labels(events, users, cutoff, labels)
-    return users, {"purchase": purchase, "churn": churn}
-
-
-def baseline_predictions(
-    events: pd.DataFrame,
-    *,
-    train_cutoffs: list[pd.Timestamp],
-    eval_cutoff: pd.Timestamp,
-    labels: LabelConfig,
-    seed: int = 7,
-) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
-    """Fit the baselines on the examples at ``train_cutoffs``; predict the users at ``eval_cutoff``.
-
-    Returns (users, labels by name, {label: {model: probabilities}}).
-    """
-    feats, ys = [], {"purchase": [], "churn": []}
-    for t in train_cutoffs:
-        users, y = _labelled(events, t, labels)
-        feats.append(rfm_features(events, t, users))
-        for k in ys:
-            ys[k].append(y[k])
-    train_x = pd.concat(feats)
-    eval_users, eval_y = _labelled(events, eval_cutoff, labels)
-    eval_x = rfm_features(events, eval_cutoff, eval_users)
-    preds: dict[str, dict[str, np.ndarray]] = {}
-    for label in LABELS:
-        preds[label] = Baselines(seed=seed).fit(train_x, np.concatenate(ys[label])).predict(eval_x)
-    return eval_users, eval_y, preds
+    log.info("%s: %s", mapping.name, json.dumps(totals(summaries)))
+    return read_partitions(lake.events)
 
 
 def evaluate(
@@ -211,9 +175,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--train-cutoffs", required=True, help="comma-separated dates; the last is validation"
     )
-    p.add_argument("--purchase-horizon", type=int, required=True, help="days")
-    p.add_argument("--churn-horizon", type=int, required=True, help="days")
-    p.add_argument("--lookback", type=int, required=True, help="days")
+    p.add_argument("--purchase-horizon", type=int, help="days (default: the mapping's labels)")
+    p.add_argument("--churn-horizon", type=int, help="days (default: the mapping's labels)")
+    p.add_argument("--lookback", type=int, help="days (default: the mapping's labels)")
     p.add_argument("--timezone", default="UTC", help="cutoffs are midnights in this zone")
     p.add_argument(
         "--out", type=Path, required=True, help="JSON records (a .md table is written beside)"
@@ -229,27 +193,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from pipeline.settings import apply_process_env
+
     a = parse_args(argv)
-    labels = LabelConfig(a.purchase_horizon, a.churn_horizon, a.lookback)
+    settings = apply_process_env()
+    mapping = load_mapping(a.source)
+    m = mapping.labels
+    labels = LabelConfig(
+        a.purchase_horizon or m.purchase_horizon_days,
+        a.churn_horizon or m.churn_horizon_days,
+        a.lookback or m.lookback_days,
+    )
     cfg = TrainConfig(labels=labels, device=a.device, epochs=a.epochs)
     cfg = replace(cfg, model=replace(cfg.model, max_events=a.max_events))
     test_cutoff = local_midnight(a.test_cutoff, a.timezone)
     train_cutoffs = [
         local_midnight(date.fromisoformat(d), a.timezone) for d in a.train_cutoffs.split(",")
     ]
-    first = min(train_cutoffs).date() - timedelta(days=a.lookback + 1)
-    last = test_cutoff.date() + timedelta(days=max(a.purchase_horizon, a.churn_horizon) + 1)
+    first = min(train_cutoffs).date() - timedelta(days=labels.lookback_days + 1)
+    horizon = max(labels.purchase_horizon_days, labels.churn_horizon_days)
+    last = test_cutoff.date() + timedelta(days=horizon + 1)
     t0 = time.time()
     if a.events is not None:
-        from jobs.lake import read_partitions
-
         events = read_partitions(a.events)
     elif a.path is not None:
-        events = load_events(a.source, a.path, first, last)
+        events = load_events(mapping, a.path, first, last, settings=settings)
     else:
         raise SystemExit("give --path (raw data) or --events (a cleaned lake events folder)")
 
-    embedder = TextEmbedder(cfg.text_model_path)
+    embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.cache_dir)
     records = evaluate(
         events, test_cutoff=test_cutoff, train_cutoffs=train_cutoffs, cfg=cfg,
         bootstrap=a.bootstrap, ablations=not a.no_ablations, embedder=embedder, timezone=a.timezone,

@@ -15,10 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import LlamaConfig, LlamaModel
 
-from behavior_model.config import ModelConfig
-from behavior_model.data import EVENT_TYPES
-
-LABELS = ("churn", "purchase")  # order of the head outputs and of batch["targets"]
+from behavior_model.config import LABELS, ModelConfig
+from pipeline.contracts import EVENT_TYPES
 
 
 class BehaviorModel(nn.Module):

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from behavior_model.calibration import apply_platt
-from behavior_model.config import LabelConfig, ModelConfig
+from behavior_model.config import LABELS, LabelConfig, ModelConfig
 from behavior_model.data import (
     Examples,
     Vocabulary,
@@ -19,7 +19,7 @@ from behavior_model.data import (
     make_text_table,
     utc_timestamp,
 )
-from behavior_model.model import LABELS, BehaviorModel
+from behavior_model.model import BehaviorModel
 from behavior_model.text import TextEmbedder
 
 
@@ -48,6 +48,11 @@ class BehaviorPredictor:
         if self._embedder is None:
             self._embedder = TextEmbedder(self.text_model_path)
         return self._embedder
+
+    @embedder.setter
+    def embedder(self, embedder: TextEmbedder) -> None:
+        """Use this embedder (one with an on-disk cache, say) for the item texts."""
+        self._embedder = embedder
 
     def examples(self, events: pd.DataFrame, cutoff, *, with_labels: bool) -> Examples:
         cutoff = utc_timestamp(cutoff)

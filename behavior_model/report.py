@@ -92,3 +92,27 @@ def lift_figure(y_by_label, preds):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def figures(y_by_label, preds) -> dict:
+    """The evaluation charts by artifact name (the caller logs and closes them)."""
+    return {
+        "roc": roc_figure(y_by_label, preds),
+        "calibration": calibration_figure(y_by_label, preds),
+        "lift": lift_figure(y_by_label, preds),
+    }
+
+
+def baseline_metrics(records: list[dict]) -> dict[str, float]:
+    """val_<label>_<baseline>_<metric> for every baseline record (MLflow metric names)."""
+    return {
+        f"val_{r['label']}_{r['model']}_{k}": r[k]
+        for r in records
+        if not r["model"].startswith("behavior_model")
+        for k in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top_decile")
+    }
+
+
+def close(figures: dict) -> None:
+    for fig in figures.values():
+        plt.close(fig)

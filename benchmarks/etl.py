@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -28,6 +27,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
+
+from pipeline.settings import Settings
 
 RESULTS = Path(__file__).parent / "results"
 START = date(2026, 1, 1)
@@ -71,21 +72,25 @@ def generate(root: Path, n: int) -> None:
 def run_spark(raw: Path, work: Path) -> dict:
     from jobs.ingest import ingest_range
     from jobs.sessionize import sessionize_range
-    from jobs.source_mapping import load_mapping
     from jobs.spark import get_spark
+    from pipeline.lake import Lake
+    from pipeline.settings import Settings
+    from pipeline.source_mapping import load_mapping
 
     mapping = load_mapping("sample_clickstream")
+    lake = Lake(work)
     t0 = time.time()
-    spark = get_spark("bench-etl")
+    spark = get_spark(Settings.from_env(), "bench-etl")
     spark.range(1).count()
     startup = time.time() - t0
     first, last = START, START + timedelta(days=DAYS)
     t1 = time.time()
-    summaries = ingest_range(spark, mapping=mapping, path=raw, first=first, last=last, lake=work)
+    summaries = ingest_range(spark, mapping=mapping, path=raw, first=first, last=last, lake=lake)
     t2 = time.time()
     sessionize_range(
         spark,
-        lake=work,
+        lake=lake,
+        source=mapping.name,
         first=first,
         last=last,
         idle_gap=timedelta(minutes=30),
@@ -235,9 +240,7 @@ def measured(engine: str, raw: Path, work: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    p.add_argument(
-        "--workdir", type=Path, default=Path(os.environ.get("PIPELINE_DATA_DIR", "data")) / "bench"
-    )
+    p.add_argument("--workdir", type=Path, default=Settings.from_env().data_dir / "bench")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child:

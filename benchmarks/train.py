@@ -27,8 +27,8 @@ import torch
 from behavior_model.config import TrainConfig
 from behavior_model.data import build_examples, build_vocabulary, concat_examples, make_text_table
 from behavior_model.model import BehaviorModel
-from behavior_model.train import _loader, choose_cutoffs
-from jobs.sample_data import SampleConfig, canonical_events
+from behavior_model.trainer import choose_cutoffs, make_loader
+from pipeline.sample_data import SampleConfig, canonical_events
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -72,7 +72,7 @@ def time_training(
     warmup, done, n_ex, n_tok = 3, 0, 0, 0
     t0 = None
     while done < steps + warmup:
-        for batch in _loader(ex, cfg, device, shuffle=True):
+        for batch in make_loader(ex, cfg, device, shuffle=True):
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with autocast:
                 _, loss = step_fn(batch, batch["targets"])

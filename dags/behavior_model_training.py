@@ -5,9 +5,10 @@ Trains the behaviour sequence model on the sessionized events up to the logical 
 run to MLflow (params, per-epoch losses, validation ROC-AUC / PR-AUC / log loss for churn and
 purchase, the model with its vocabulary and configs).
 
-The model is registered as `behavior-model`. The alias `champion` moves to the new version only if
-its mean validation ROC-AUC is at least the current champion's on the same validation users and
-labels (the first version always becomes champion). The decision and its numbers are in the run's
+Each source has its own registered model, `behavior-model-<source>`, and its own `champion`; the
+label horizons and lookback come from the source mapping's `labels` block. The alias moves to the
+new version only if its mean validation ROC-AUC is at least the current champion's (and
+LightGBM's) on the same validation users and labels (the first version always becomes champion). The decision and its numbers are in the run's
 `promotion.json` artifact and its `promoted` tag.
 
 **Logical date D**: training uses events up to and including day D; the validation cutoff is the
@@ -21,7 +22,11 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from jobs.airflow_assets import BEHAVIOR_MODEL, DEFAULT_ARGS, DEFAULT_SOURCE
+from pipeline.assets import DEFAULT_ARGS, run_context, run_date_of
+from pipeline.settings import Settings
+from pipeline.source_mapping import packaged_sources
+
+SETTINGS = Settings.from_env()
 
 
 @dag(
@@ -34,24 +39,27 @@ from jobs.airflow_assets import BEHAVIOR_MODEL, DEFAULT_ARGS, DEFAULT_SOURCE
     tags=["ml", "training", "mlflow"],
     doc_md=__doc__,
     params={
-        "source": Param(DEFAULT_SOURCE, type="string", description="source mapping name"),
+        "source": Param(
+            SETTINGS.default_source, enum=packaged_sources(), description="source mapping"
+        ),
+        "run_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="YYYY-MM-DD; empty = logical date",
+        ),
         "device": Param("auto", enum=["auto", "cpu", "cuda"], description="training device"),
     },
 )
 def behavior_model_training():
-    @task(outlets=[BEHAVIOR_MODEL])
+    @task
     def train_behavior_model(**context) -> dict:
         from behavior_model.config import TrainConfig
         from behavior_model.train import run_training
 
         params = context["params"]
-        result = run_training(
-            params["source"], context["logical_date"].date(), TrainConfig(device=params["device"])
-        )
-        context["outlet_events"][BEHAVIOR_MODEL].extra = {
-            "model_version": result["model_version"],
-            "promoted": result["promoted"],
-        }
+        ctx = run_context(params["source"], run_date_of(context))
+        result = run_training(ctx, TrainConfig(device=params["device"]))
         return {k: v for k, v in result.items() if k != "decision"}
 
     train_behavior_model()

@@ -16,7 +16,8 @@ range replaces the same partitions and summary rows.
 
 **Trigger** with params, e.g. for Online Retail: `source=online_retail`,
 `path=/path/to/shared/data/online_retail/online_retail.csv.gz`, `from_date=2010-12-01`,
-`to_date=2011-12-09`. The same load from a shell: `make load-online-retail`.
+`to_date=2011-12-09`. The same run from a shell: `make load-online-retail`
+(`python -m dags.run clickstream_backfill ...`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,25 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from jobs.airflow_assets import DEFAULT_ARGS, DEFAULT_SOURCE, SESSIONIZED_EVENTS
+from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS
+from pipeline.settings import Settings
+from pipeline.source_mapping import packaged_sources
+
+SETTINGS = Settings.from_env()
+
+
+def _range(params: dict):
+    """(run context for to_date, from_date) of a backfill run."""
+    from datetime import date
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.assets import run_context
+
+    first, last = date.fromisoformat(params["from_date"]), date.fromisoformat(params["to_date"])
+    if last < first:
+        raise AirflowFailException(f"to_date {last} is before from_date {first}")
+    return run_context(params["source"], last), first
 
 
 @dag(
@@ -37,7 +56,9 @@ from jobs.airflow_assets import DEFAULT_ARGS, DEFAULT_SOURCE, SESSIONIZED_EVENTS
     tags=["clickstream", "etl", "spark", "backfill"],
     doc_md=__doc__,
     params={
-        "source": Param(DEFAULT_SOURCE, type="string", description="source mapping name or file"),
+        "source": Param(
+            SETTINGS.default_source, enum=packaged_sources(), description="source mapping"
+        ),
         "path": Param(
             "", type="string", description="raw file or folder; empty = data/raw/<source>"
         ),
@@ -48,59 +69,38 @@ from jobs.airflow_assets import DEFAULT_ARGS, DEFAULT_SOURCE, SESSIONIZED_EVENTS
 def clickstream_backfill():
     @task
     def ingest_range(**context) -> dict:
-        from datetime import date
         from pathlib import Path
 
-        from jobs.ingest import run
-        from jobs.settings import get_settings
-        from jobs.source_mapping import load_mapping
+        from jobs.ingest import run, totals
 
-        p = context["params"]
-        path = (
-            Path(p["path"])
-            if p["path"]
-            else get_settings().raw_dir / load_mapping(p["source"]).name
-        )
-        summaries = run(
-            p["source"], path, date.fromisoformat(p["from_date"]), date.fromisoformat(p["to_date"])
-        )
-        return {"days": len(summaries), "raw_rows": sum(s.raw_rows for s in summaries)}
+        ctx, first = _range(context["params"])
+        path = Path(context["params"]["path"]) if context["params"]["path"] else ctx.raw_root
+        return totals(run(ctx, path=path, first=first))
 
     @task
     def validate_range(loaded: dict, **context) -> dict:
-        from datetime import date
-
         from expectations.validate import validate_clean_events
 
-        p = context["params"]
-        first, last = date.fromisoformat(p["from_date"]), date.fromisoformat(p["to_date"])
-        validate_clean_events(p["source"], last, first=first)
+        ctx, first = _range(context["params"])
+        validate_clean_events(ctx, first=first)
         return loaded
 
     @task
     def sessionize_range(loaded: dict, **context) -> list[str]:
-        from datetime import date
-
         from jobs.sessionize import run
 
-        p = context["params"]
-        return run(
-            p["source"], date.fromisoformat(p["to_date"]), first=date.fromisoformat(p["from_date"])
-        )
+        ctx, first = _range(context["params"])
+        return run(ctx, first=first)
 
     @task(outlets=[SESSIONIZED_EVENTS])
     def validate_sessionized_range(partitions: list[str], **context) -> int:
-        from datetime import date
-
         from expectations.validate import validate_sessionized_events
 
-        p = context["params"]
-        validate_sessionized_events(
-            p["source"], date.fromisoformat(p["to_date"]), first=date.fromisoformat(p["from_date"])
-        )
+        ctx, first = _range(context["params"])
+        validate_sessionized_events(ctx, first=first)
         context["outlet_events"][SESSIONIZED_EVENTS].extra = {
-            "source": p["source"],
-            "run_date": p["to_date"],
+            "source": ctx.source,
+            "run_date": ctx.run_date.isoformat(),
         }
         return len(partitions)
 

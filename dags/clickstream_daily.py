@@ -7,14 +7,14 @@ Turns one day of raw clickstream files into clean, validated, sessionized Parque
 |---|---|---|
 | `clean_events` | parses the day's raw files with the source mapping, quarantines bad rows with a reason, drops duplicate event ids, rebuilds the event_date partitions late events can touch | `data/lake/<source>/events/`, `quarantine/`, `etl_run_summary` |
 | `validate_clean_events` | Great Expectations gate: reconciliation raw = clean + quarantined + duplicate, keys not null, known event types, times in the run window, prices >= 0 | fails the run, naming the expectation and showing offending rows |
-| `sessionize_events` | splits each user's events at 30 minutes of inactivity, deterministic session ids | `data/lake/<source>/sessionized_events/` |
-| `validate_sessionized_events` | gate: every event has a session, ids unique | emits the `lake_sessionized_events` asset |
+| `sessionize_events` | splits each user's events at the mapping's inactivity gap, deterministic session ids, bot flags | `data/lake/<source>/sessionized_events/`, `etl_bot_activity` |
+| `validate_sessionized_events` | gate: every event has a session, ids unique | emits the `lake_sessionized_events` asset (source, run_date) |
 
 **Run date.** A run with logical date D processes the files that *arrived* on D (its data interval
-is [D, D+1)). Rerunning D replaces D's outputs; it never duplicates them.
-**Backfill.** Trigger with a logical date, or backfill a range from the UI or CLI
-(`airflow backfill create --dag-id clickstream_daily --from-date ... --to-date ...`).
-**Params.** `source`: the mapping name in `jobs/sources/` (default `sample_clickstream`).
+is [D, D+1)); `params.run_date` overrides it for a manual trigger. Rerunning D replaces D's outputs;
+it never duplicates them. Runs for neighbouring days may run at once: partitions are staged and
+swapped in under a lock, so the lake equals the one of a serial run.
+**Params.** `source`: a mapping in `pipeline/sources/`. A wrong source fails at once, without retries.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from jobs.airflow_assets import DEFAULT_ARGS, DEFAULT_SOURCE, SESSIONIZED_EVENTS
+from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS, run_context, run_date_of
+from pipeline.settings import Settings
+from pipeline.source_mapping import packaged_sources
+
+SETTINGS = Settings.from_env()
 
 
 @dag(
@@ -34,7 +38,17 @@ from jobs.airflow_assets import DEFAULT_ARGS, DEFAULT_SOURCE, SESSIONIZED_EVENTS
     default_args=DEFAULT_ARGS,
     tags=["clickstream", "etl", "spark", "great-expectations"],
     doc_md=__doc__,
-    params={"source": Param(DEFAULT_SOURCE, type="string", description="source mapping name")},
+    params={
+        "source": Param(
+            SETTINGS.default_source, enum=packaged_sources(), description="source mapping"
+        ),
+        "run_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="YYYY-MM-DD; empty = logical date",
+        ),
+    },
 )
 def clickstream_daily():
     @task
@@ -43,30 +57,31 @@ def clickstream_daily():
 
         from jobs.clean import run
 
-        return asdict(run(context["params"]["source"], context["logical_date"].date()))
+        summary = run(run_context(context["params"]["source"], run_date_of(context)))
+        return asdict(summary)
 
     @task
     def validate_clean_events(summary: dict, **context) -> str:
         from expectations.validate import validate_clean_events
 
-        validate_clean_events(context["params"]["source"], context["logical_date"].date())
+        validate_clean_events(run_context(context["params"]["source"], run_date_of(context)))
         return summary["run_date"]
 
     @task
     def sessionize_events(run_date: str, **context) -> list[str]:
         from jobs.sessionize import run
 
-        return run(context["params"]["source"], context["logical_date"].date())
+        return run(run_context(context["params"]["source"], run_date_of(context)))
 
     @task(outlets=[SESSIONIZED_EVENTS])
     def validate_sessionized_events(partitions: list[str], **context) -> list[str]:
         from expectations.validate import validate_sessionized_events
 
-        source, run_date = context["params"]["source"], context["logical_date"].date()
-        validate_sessionized_events(source, run_date)
+        ctx = run_context(context["params"]["source"], run_date_of(context))
+        validate_sessionized_events(ctx)
         context["outlet_events"][SESSIONIZED_EVENTS].extra = {
-            "source": source,
-            "run_date": run_date.isoformat(),
+            "source": ctx.source,
+            "run_date": ctx.run_date.isoformat(),
         }
         return partitions
 

@@ -1,14 +1,20 @@
 """
 ### nightly_scoring
 
-Scores every eligible user (at least one event in the lookback window) with the model that holds
-the `behavior-model@champion` alias and writes `user_propensity_scores`
-(score_date, user_id, churn_probability, purchase_probability, model_name, model_version,
-scored_at) in the warehouse. Rerunning a date replaces that date's rows in one transaction.
+Scores every eligible user (at least one event in the source's lookback window) with the source's
+champion model (`behavior-model-<source>@champion`, resolved to one version per date) and writes
+`user_propensity_scores` (score_date, user_id, churn_probability, purchase_probability,
+model_name, model_version, scored_at) in the warehouse. Rerunning a date replaces that date's rows
+in one transaction.
 
-**Runs when** `clickstream_daily` publishes fresh sessionized events (the
-`lake_sessionized_events` asset); the score date is the `run_date` in that asset event. Triggered
-by hand, it scores `params.score_date`.
+**Runs when** `clickstream_daily` or `clickstream_backfill` publishes fresh sessionized events
+(the `lake_sessionized_events` asset). **Every** asset event that triggered the run is scored, for
+the source and run date it carries: a backfill of N days yields N scored dates (one mapped
+`score_users` task per (source, date)). Triggered by hand, it scores `params.score_date` for
+`params.source`.
+
+A date without data or without eligible users **fails** with the cause and keeps that date's
+existing rows; it never replaces them with nothing.
 
 **Query it** (DuckDB: `duckdb data/warehouse.duckdb`):
 ```sql
@@ -24,7 +30,11 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from jobs.airflow_assets import DEFAULT_ARGS, DEFAULT_SOURCE, SESSIONIZED_EVENTS
+from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS
+from pipeline.settings import Settings
+from pipeline.source_mapping import packaged_sources
+
+SETTINGS = Settings.from_env()
 
 
 @dag(
@@ -37,43 +47,36 @@ from jobs.airflow_assets import DEFAULT_ARGS, DEFAULT_SOURCE, SESSIONIZED_EVENTS
     tags=["ml", "scoring", "warehouse"],
     doc_md=__doc__,
     params={
-        "source": Param(DEFAULT_SOURCE, type="string", description="source mapping name"),
+        "source": Param(
+            SETTINGS.default_source, enum=packaged_sources(), description="source mapping"
+        ),
         "score_date": Param(
             None,
             type=["null", "string"],
             format="date",
-            description="YYYY-MM-DD; empty = from the asset event",
+            description="YYYY-MM-DD; empty = the dates in the triggering asset events",
         ),
     },
 )
 def nightly_scoring():
     @task
-    def resolve_score_date(**context) -> str:
-        from datetime import date
+    def resolve_score_targets(**context) -> list[dict]:
+        from pipeline.assets import score_targets
 
-        from airflow.sdk.exceptions import AirflowFailException
+        return score_targets(context)
 
-        if context["params"].get("score_date"):
-            return date.fromisoformat(context["params"]["score_date"]).isoformat()
-        events = context.get("triggering_asset_events") or {}
-        dates = [
-            e.extra["run_date"] for evs in events.values() for e in evs if "run_date" in e.extra
-        ]
-        if dates:
-            return max(dates)
-        if context.get("logical_date") is not None:
-            return context["logical_date"].date().isoformat()
-        raise AirflowFailException("no score_date: set params.score_date or trigger from the asset")
-
-    @task
-    def score_users(score_date: str, **context) -> int:
+    @task(map_index_template="{{ target['source'] }} {{ target['score_date'] }}")
+    def score_users(target: dict, **context) -> dict:
+        from dataclasses import asdict
         from datetime import date
 
         from behavior_model.score import score_users
+        from pipeline.assets import run_context
 
-        return score_users(context["params"]["source"], date.fromisoformat(score_date))
+        ctx = run_context(target["source"], date.fromisoformat(target["score_date"]))
+        return asdict(score_users(ctx))
 
-    score_users(resolve_score_date())
+    score_users.expand(target=resolve_score_targets())
 
 
 nightly_scoring()

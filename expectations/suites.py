@@ -7,7 +7,7 @@ from datetime import datetime
 import great_expectations as gx
 import pandas as pd
 
-from jobs.schema import EVENT_TYPES, QUARANTINE_REASONS
+from pipeline.contracts import EVENT_TYPES, QUARANTINE_REASONS
 
 E = gx.expectations
 KEY_COLUMNS = ("event_id", "user_id", "event_time", "event_type", "item_id")

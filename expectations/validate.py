@@ -14,31 +14,24 @@ import pandas as pd
 
 from expectations import suites
 from expectations.gate import run_gate
-from jobs.clean import read_summary
-from jobs.lake import read_partitions
-from jobs.settings import get_settings
-from jobs.source_mapping import load_mapping
+from pipeline.context import RunContext
+from pipeline.lake import Lake, read_partitions
+from pipeline.run_summaries import read_run_summary
 
 
-def _scope(source: str, run_date: date, first: date | None) -> tuple[Path, Path, date, list[date]]:
-    settings = get_settings()
-    mapping = load_mapping(source)
-    lake = settings.source_lake(mapping.name)
-    docs = settings.data_docs_dir / mapping.name / run_date.isoformat()
+def _scope(ctx: RunContext, first: date | None) -> tuple[Path, date, list[date]]:
+    """(data docs folder, first partition checked, run dates whose summaries are checked)."""
+    docs = ctx.data_docs_dir / ctx.run_date.isoformat()
     if first is None:
-        return lake, docs, run_date - timedelta(days=mapping.lateness_days), [run_date]
-    return (
-        lake,
-        docs,
-        first,
-        [first + timedelta(days=k) for k in range((run_date - first).days + 1)],
-    )
+        return docs, ctx.run_date - timedelta(days=ctx.mapping.lateness_days), [ctx.run_date]
+    days = [first + timedelta(days=k) for k in range((ctx.run_date - first).days + 1)]
+    return docs, first, days
 
 
-def summaries_frame(lake: Path, days: list[date]) -> pd.DataFrame:
+def summaries_frame(lake: Lake, days: list[date]) -> pd.DataFrame:
     rows = []
     for d in days:
-        s = read_summary(lake, d)
+        s = read_run_summary(lake, d)
         row = asdict(s) | {"unaccounted_rows": s.unaccounted_rows}
         for k in ("quarantined_by_reason", "partitions_written", "raw_files"):
             row.pop(k)
@@ -46,18 +39,10 @@ def summaries_frame(lake: Path, days: list[date]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_quarantine(lake: Path, days: list[date]) -> pd.DataFrame:
+def read_quarantine(lake: Lake, days: list[date]) -> pd.DataFrame:
     """The quarantined rows the given run dates own."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    folder = lake / "quarantine"
-    if not folder.exists():
-        return pd.DataFrame(columns=["source", "source_file", "line_number", "raw_line", "reason"])
-    partitioning = ds.partitioning(pa.schema([("ingest_date", pa.string())]), flavor="hive")
-    dataset = ds.dataset(folder, format="parquet", partitioning=partitioning)
-    owned = ds.field("ingest_date").isin([d.isoformat() for d in days])
-    return dataset.to_table(filter=owned).to_pandas()
+    frames = [read_partitions(lake.quarantine, start=d, end=d) for d in days]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _gate(suite: str, data: pd.DataFrame, expectations: list, docs: Path, run_date: date) -> dict:
@@ -76,10 +61,11 @@ def _gate(suite: str, data: pd.DataFrame, expectations: list, docs: Path, run_da
     )
 
 
-def validate_clean_events(source: str, run_date: date, *, first: date | None = None) -> dict:
+def validate_clean_events(ctx: RunContext, *, first: date | None = None) -> dict:
     """Gate after cleaning: every summary reconciles, quarantined rows are explained, the rebuilt
     partitions are sound."""
-    lake, docs, start, owned = _scope(source, run_date, first)
+    docs, start, owned = _scope(ctx, first)
+    lake, run_date = ctx.lake, ctx.run_date
     summaries = summaries_frame(lake, owned)
     _gate(
         "run_summary",
@@ -91,14 +77,15 @@ def validate_clean_events(source: str, run_date: date, *, first: date | None = N
     _gate(
         "quarantined_rows", read_quarantine(lake, owned), suites.quarantined_rows(), docs, run_date
     )
-    events = read_partitions(lake / "events", start=start, end=run_date)
+    events = read_partitions(lake.events, start=start, end=run_date)
     window_start = datetime.combine(start, time(), tzinfo=UTC)
     window_end = datetime.combine(run_date + timedelta(days=1), time(), tzinfo=UTC)
     window = suites.clean_events(window_start=window_start, window_end=window_end)
     return _gate("clean_events", events, window, docs, run_date)
 
 
-def validate_sessionized_events(source: str, run_date: date, *, first: date | None = None) -> dict:
-    lake, docs, start, _ = _scope(source, run_date, first)
-    events = read_partitions(lake / "sessionized_events", start=start, end=run_date)
-    return _gate("sessionized_events", events, suites.sessionized_events(), docs, run_date)
+def validate_sessionized_events(ctx: RunContext, *, first: date | None = None) -> dict:
+    """Gate after sessionizing: every event has a session and a bot flag, ids stay unique."""
+    docs, start, _ = _scope(ctx, first)
+    events = read_partitions(ctx.lake.sessionized_events, start=start, end=ctx.run_date)
+    return _gate("sessionized_events", events, suites.sessionized_events(), docs, ctx.run_date)

@@ -1,1 +1,1 @@
-"""Spark jobs and the data layer: source mappings, cleaning, sessionizing, the warehouse."""
+"""Spark jobs: clean, sessionize and load raw clickstream files into the lake (pyspark only here)."""

@@ -23,144 +23,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import time as wallclock
-from dataclasses import asdict, dataclass, field
+import logging
+from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from jobs.parse import SORT_LINES_BELOW_BYTES, number_lines, parse_lines, parse_time
+from jobs.partitions import write_partitions
+from jobs.privacy import hmac_sha256, redact_pii
 from jobs.raw_files import RawFile, day_files, inspect
-from jobs.schema import EVENT_COLUMNS
-from jobs.settings import get_settings
-from jobs.source_mapping import SourceMapping, load_mapping
+from pipeline.context import RunContext
+from pipeline.contracts import EVENT_COLUMNS, RunSummary
+from pipeline.lake import Lake
+from pipeline.run_summaries import record_run_summaries
+from pipeline.source_mapping import SourceMapping
 
-_OFFSET_SUFFIX = r"(Z|[+-]\d{2}:?\d{2})$"
-REDACTED = "<redacted>"
+log = logging.getLogger(__name__)
 
 
-@dataclass
-class RunSummary:
-    source: str
-    run_date: str
-    raw_rows: int
-    clean_rows: int
-    quarantined_rows: int
-    duplicate_rows: int
-    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-    partitions_written: list[str] = field(default_factory=list)
-    raw_files: list[str] = field(default_factory=list)
-    # Filled by the sessionize step: flagged bot users and their events in this date's partition.
-    bot_users: int = 0
-    bot_events: int = 0
-
-    @property
-    def unaccounted_rows(self) -> int:
-        return self.raw_rows - self.clean_rows - self.quarantined_rows - self.duplicate_rows
+class MissingExportError(FileNotFoundError):
+    """The day's raw files have not arrived (yet)."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Pure transforms: DataFrame -> DataFrame
 # ---------------------------------------------------------------------------------------------
-
-
-# Below this much raw input, sorting the lines is cheaper than the extra passes of counting chunks
-# (measured: a sample day, 5 files of ~1 MB: 2.8 s vs 4.7 s; 10M events, ~2.5 GB: the sort cost 40%
-# of the clean step).
-SORT_LINES_BELOW_BYTES = 256 * 2**20
-
-
-def number_lines(lines: DataFrame, *, sort: bool = True) -> DataFrame:
-    """Add 1-based ``line_number`` per ``source_file``, in file order.
-
-    ``monotonically_increasing_id`` is (partition index << 33) + row index, so within one Spark
-    partition a file's lines are a run of consecutive ids. ``sort=True`` numbers them with a window
-    over each file (one shuffle of the lines); ``sort=False`` counts each (file, partition) chunk in
-    a small aggregate and adds the row's position in its chunk (no sort of the lines, two passes).
-    Both give the same numbers.
-    """
-    pos = lines.withColumn("_pos", F.monotonically_increasing_id())
-    if sort:
-        order = Window.partitionBy("source_file").orderBy("_pos")
-        return pos.withColumn("line_number", F.row_number().over(order).cast("long")).drop("_pos")
-    pos = pos.withColumn("_part", F.spark_partition_id())
-    earlier = (
-        Window.partitionBy("source_file")
-        .orderBy("_start")
-        .rowsBetween(Window.unboundedPreceding, -1)
-    )
-    chunks = (
-        pos.groupBy("source_file", "_part")
-        .agg(F.min("_pos").alias("_start"), F.count(F.lit(1)).alias("_n"))
-        .withColumn("_before", F.coalesce(F.sum("_n").over(earlier), F.lit(0)))
-        .drop("_n")
-    )
-    return (
-        pos.join(F.broadcast(chunks), ["source_file", "_part"])
-        .withColumn(
-            "line_number", (F.col("_before") + F.col("_pos") - F.col("_start") + 1).cast("long")
-        )
-        .drop("_pos", "_part", "_start", "_before")
-    )
-
-
-def _strip_bom(c: Column) -> Column:
-    return F.regexp_replace(c, "^\ufeff", "")
-
-
-def parse_lines(
-    lines: DataFrame, *, mapping: SourceMapping, columns: tuple[str, ...] | None = None
-) -> DataFrame:
-    """Parse ``raw_line`` into ``f``: one string field per mapped source column.
-
-    ``columns`` is the CSV header of the files in ``lines`` (fields are matched by name, so column
-    order and extra columns do not matter; a mapped column the header lacks reads as null). The
-    header line itself (line 1) is dropped; it is not a row. Every field is read as a string, so a
-    bad value never fails the parse: it is judged later, with a reason. ``parse_ok`` is false where
-    the line is not valid in the source format; ``is_header`` marks a repeated header line.
-    """
-    wanted = mapping.raw_columns
-    line = _strip_bom(F.col("raw_line"))
-    if mapping.format == "jsonl":
-        schema = T.StructType(
-            [T.StructField(c, T.StringType()) for c in wanted]
-            + [T.StructField("_corrupt", T.StringType())]
-        )
-        parsed = F.from_json(
-            line, schema, {"columnNameOfCorruptRecord": "_corrupt", "mode": "PERMISSIVE"}
-        )
-        out = (
-            lines.withColumn("p", parsed)
-            .withColumn("f", F.col("p"))
-            .withColumn("is_header", F.lit(False))
-        )
-    else:
-        header = columns or tuple(wanted)
-        ddl = ", ".join(f"`{c}` STRING" for c in (*header, "_corrupt"))
-        opts = {
-            "columnNameOfCorruptRecord": "_corrupt",
-            "mode": "PERMISSIVE",
-            "sep": mapping.csv_delimiter,
-        }
-        fields = [
-            F.col(f"p.`{c}`").alias(c) if c in header else F.lit(None).cast("string").alias(c)
-            for c in wanted
-        ]
-        bare = F.trim(F.regexp_replace(line, '"', ""))
-        out = (
-            lines.filter(F.col("line_number") > 1)
-            .withColumn("p", F.from_csv(line, ddl, opts))
-            .withColumn("f", F.struct(*fields, F.col("p._corrupt").alias("_corrupt")))
-            .withColumn("is_header", bare == mapping.csv_delimiter.join(header))
-        )
-    return out.withColumn(
-        "parse_ok",
-        F.col("p").isNotNull() & F.col("p._corrupt").isNull() & (F.trim("raw_line") != ""),
-    )
 
 
 def _text(mapping_column: str | None) -> Column:
@@ -170,41 +60,6 @@ def _text(mapping_column: str | None) -> Column:
     return F.when(value != "", value)
 
 
-def _parse_time(raw: Column, *, formats: list[str], tz: str) -> Column:
-    def one(fmt: str) -> Column:
-        if fmt in ("epoch_ms", "epoch_s"):
-            # Digits only: an ISO date must not be read as a number of seconds.
-            digits = F.when(raw.rlike(r"^-?\d+(\.\d+)?$"), raw.try_cast("double"))
-            micros = digits * (1000 if fmt == "epoch_ms" else 1_000_000)
-            return F.timestamp_micros(micros.cast("long"))
-        parsed = (
-            raw.try_cast("timestamp") if fmt == "iso8601" else F.try_to_timestamp(raw, F.lit(fmt))
-        )
-        if tz == "UTC":
-            return parsed
-        # Only naive times are in the source's zone; times with an explicit offset are exact.
-        return F.when(raw.rlike(_OFFSET_SUFFIX), parsed).otherwise(F.to_utc_timestamp(parsed, tz))
-
-    return F.coalesce(*[one(f) for f in formats])
-
-
-def hmac_sha256(value: Column, secret: bytes) -> Column:
-    """HMAC-SHA256 (RFC 2104) of a string column, hex encoded, from Spark built-ins."""
-    key = secret if len(secret) <= 64 else __import__("hashlib").sha256(secret).digest()
-    key = key.ljust(64, b"\0")
-    ipad = bytes(b ^ 0x36 for b in key)
-    opad = bytes(b ^ 0x5C for b in key)
-    inner = F.unhex(F.sha2(F.concat(F.lit(ipad), F.encode(value, "UTF-8")), 256))
-    return F.when(value.isNotNull(), F.sha2(F.concat(F.lit(opad), inner), 256))
-
-
-def pii_secret() -> bytes:
-    secret = os.environ.get("PIPELINE_PII_SECRET")
-    if not secret:
-        raise RuntimeError("PIPELINE_PII_SECRET must be set: the mapping hashes personal columns")
-    return secret.encode()
-
-
 def normalize_events(
     parsed: DataFrame,
     *,
@@ -212,6 +67,7 @@ def normalize_events(
     window_start: datetime,
     window_end: datetime,
     default_run_date: date | None = None,
+    pii_secret: str | None = None,
 ) -> DataFrame:
     """Map parsed fields to the canonical event columns and give each invalid row a ``reason``.
 
@@ -222,7 +78,7 @@ def normalize_events(
     """
     c = mapping.columns
     raw_time = _text(c.event_time)
-    event_time = _parse_time(
+    event_time = parse_time(
         raw_time, formats=mapping.timestamp.formats, tz=mapping.timestamp.timezone
     )
 
@@ -253,7 +109,12 @@ def normalize_events(
         # Spreadsheet exports write integer ids as floats ("17850.0").
         user_id = F.regexp_replace(user_id, r"\.0+$", "")
     if mapping.pii_hash_columns:
-        secret = pii_secret()
+        if not pii_secret:
+            raise ValueError(
+                f"{mapping.name}: PIPELINE_PII_SECRET must be set: the mapping hashes "
+                f"personal columns {mapping.pii_hash_columns}"
+            )
+        secret = pii_secret.encode()
         if c.user_id in mapping.pii_hash_columns:
             user_id = hmac_sha256(user_id, secret)
         if c.event_id in mapping.pii_hash_columns:
@@ -341,38 +202,6 @@ def mark_duplicates(events: DataFrame) -> DataFrame:
     return events.withColumn("is_duplicate", F.coalesce(rank > 1, F.lit(False)))
 
 
-def redact_pii(
-    raw_line: Column, *, mapping: SourceMapping, columns: tuple[str, ...] | None
-) -> Column:
-    """The raw line as kept in quarantine: personal values masked.
-
-    JSON lines: the values of personal keys are masked in the text, even in a malformed line.
-    CSV: a parsed line is rewritten with personal columns masked; a line that did not parse cannot
-    be masked reliably, so only its hash is kept.
-    """
-    personal = [*mapping.pii_columns, *mapping.pii_hash_columns]
-    if not personal:
-        return raw_line
-    if mapping.format == "jsonl":
-        for name in personal:
-            pattern = rf'("{name}"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}}]*)'
-            raw_line = F.regexp_replace(raw_line, pattern, rf'$1"{REDACTED}"')
-        return raw_line
-    header = columns or ()
-    masked = F.to_csv(
-        F.struct(
-            *[(F.lit(REDACTED) if c in personal else F.col(f"p.`{c}`")).alias(c) for c in header]
-        ),
-        {"sep": mapping.csv_delimiter},
-    )
-    withheld = F.concat(
-        F.lit("<withheld: unparsed line with personal columns; sha256="),
-        F.sha2(raw_line, 256),
-        F.lit(">"),
-    )
-    return F.when(F.col("parse_ok") & F.lit(bool(header)), masked).otherwise(withheld)
-
-
 # ---------------------------------------------------------------------------------------------
 # I/O
 # ---------------------------------------------------------------------------------------------
@@ -413,6 +242,7 @@ def classify(
     window_start: datetime,
     window_end: datetime,
     default_run_date: date | None = None,
+    pii_secret: str | None = None,
 ) -> DataFrame:
     """Every raw line with its canonical columns, ``reason``, ``run_date`` and ``is_duplicate``."""
     parts = []
@@ -424,6 +254,7 @@ def classify(
             window_start=window_start,
             window_end=window_end,
             default_run_date=default_run_date,
+            pii_secret=pii_secret,
         )
         # Quarantined lines are kept as valid text (invalid bytes become U+FFFD). Valid rows need
         # no raw text downstream: dropping it keeps the cached frame small.
@@ -436,91 +267,6 @@ def classify(
     for p in parts[1:]:
         df = df.unionByName(p)
     return mark_duplicates(df)
-
-
-def clean_events(
-    spark: SparkSession,
-    files: list[RawFile],
-    *,
-    mapping: SourceMapping,
-    lake: Path,
-    first_date: date,
-    last_date: date,
-    owned_dates: list[date],
-    default_run_date: date | None = None,
-) -> list[RunSummary]:
-    """Clean ``files``; rebuild event partitions [first_date, last_date]; summarize owned dates."""
-    window_start = datetime.combine(first_date, time(), tzinfo=UTC)
-    window_end = datetime.combine(last_date + timedelta(days=1), time(), tzinfo=UTC)
-    classified = classify(
-        spark,
-        files,
-        mapping=mapping,
-        window_start=window_start,
-        window_end=window_end,
-        default_run_date=default_run_date,
-    ).persist()
-    try:
-        clean = classified.filter(F.col("reason").isNull() & ~F.col("is_duplicate"))
-        span = [first_date + timedelta(days=k) for k in range((last_date - first_date).days + 1)]
-        written = write_partitions(
-            clean.select(*EVENT_COLUMNS, "event_date"),
-            lake / "events",
-            column="event_date",
-            dates=span,
-        )
-        owned = classified.filter(F.col("run_date").isin(owned_dates))
-        quarantine = owned.filter(F.col("reason").isNotNull()).select(
-            F.lit(mapping.name).alias("source"),
-            "source_file",
-            "line_number",
-            F.col("quarantine_line").alias("raw_line"),
-            "reason",
-            F.col("run_date").alias("ingest_date"),
-        )
-        write_partitions(
-            quarantine,
-            lake / "quarantine",
-            column="ingest_date",
-            dates=owned_dates,
-            keep_empty=True,
-        )
-        summaries = summarize(owned, source=mapping.name, dates=owned_dates)
-    finally:
-        classified.unpersist()
-    for s in summaries:
-        s.partitions_written = written
-        write_summary(s, lake)
-    return summaries
-
-
-def clean_day(
-    spark: SparkSession, *, mapping: SourceMapping, raw_root: Path, lake: Path, run_date: date
-) -> RunSummary:
-    """The daily run: the files that arrived on ``run_date`` and the partitions they can touch."""
-    L = mapping.lateness_days
-    if not day_files(raw_root, mapping, run_date):
-        folder = raw_root / run_date.strftime(mapping.day_folder)
-        raise FileNotFoundError(
-            f"{mapping.name}: no raw files for {run_date} in {folder} (is the export late?)"
-        )
-    files = [
-        inspect(p, mapping, d)
-        for d in (run_date + timedelta(days=k) for k in range(-L, L + 1))
-        for p in day_files(raw_root, mapping, d)
-    ]
-    (summary,) = clean_events(
-        spark,
-        files,
-        mapping=mapping,
-        lake=lake,
-        first_date=run_date - timedelta(days=L),
-        last_date=run_date,
-        owned_dates=[run_date],
-    )
-    summary.raw_files = [str(f.path) for f in files if f.arrival_date == run_date]
-    write_summary(summary, lake)
-    return summary
 
 
 def summarize(owned: DataFrame, *, source: str, dates: list[date]) -> list[RunSummary]:
@@ -551,84 +297,131 @@ def summarize(owned: DataFrame, *, source: str, dates: list[date]) -> list[RunSu
     return out
 
 
-def write_partitions(
-    df: DataFrame, path: Path, *, column: str, dates: list[date], keep_empty: bool = False
-) -> list[str]:
-    """Replace exactly the ``column`` partitions in ``dates``; the others stay as they are.
+def clean_events(
+    spark: SparkSession,
+    files: list[RawFile],
+    *,
+    mapping: SourceMapping,
+    lake: Lake,
+    first_date: date,
+    last_date: date,
+    owned_dates: list[date],
+    default_run_date: date | None = None,
+    pii_secret: str | None = None,
+) -> list[RunSummary]:
+    """Clean ``files``; rebuild event partitions [first_date, last_date]; summarize owned dates.
 
-    Rows are sorted within their Spark partitions, not shuffled by date: one less full shuffle
-    (each task writes one file per date it holds). A date with no rows has its partition removed,
-    or (``keep_empty``) written as an empty file, so a rerun never leaves a stale partition behind.
+    Writes the lake (events, quarantine) and returns the summaries; recording them is the
+    caller's one write (``pipeline.run_summaries.record_run_summaries``).
     """
-    rows = df.filter(F.col(column).isin(dates))
-    sort = [
-        c
-        for c in ("user_id", "event_time", "event_id", "source_file", "line_number")
-        if c in df.columns
-    ]
-    started = wallclock.time()
-    rows.sortWithinPartitions(column, *sort).write.mode("overwrite").partitionBy(column).parquet(
-        str(path)
-    )
-    # Dynamic overwrite moves the partitions it wrote into place and leaves the others untouched:
-    # a partition holds files newer than the write's start exactly when this write produced it.
-    present = sorted(
-        d.isoformat() for d in dates if _written_since(path / f"{column}={d.isoformat()}", started)
-    )
-    for d in sorted({d.isoformat() for d in dates} - set(present)):
-        shutil.rmtree(path / f"{column}={d}", ignore_errors=True)
-        if keep_empty:
-            df.limit(0).drop(column).coalesce(1).write.mode("overwrite").parquet(
-                str(path / f"{column}={d}")
-            )
-    return present
-
-
-def _written_since(folder: Path, started: float) -> bool:
-    return folder.is_dir() and any(f.stat().st_mtime >= started for f in folder.glob("*.parquet"))
-
-
-def summary_path(lake: Path, run_date: date | str) -> Path:
-    day = run_date if isinstance(run_date, str) else run_date.isoformat()
-    return lake / "_runs" / f"run_date={day}" / "summary.json"
-
-
-def write_summary(summary: RunSummary, lake: Path) -> Path:
-    path = summary_path(lake, summary.run_date)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(summary), indent=2))
-    return path
-
-
-def read_summary(lake: Path, run_date: date | str) -> RunSummary:
-    return RunSummary(**json.loads(summary_path(lake, run_date).read_text()))
-
-
-def run(source: str, run_date: date, *, raw_path: Path | None = None) -> RunSummary:
-    """Entry point for the DAG task and the CLI."""
-    from jobs.spark import get_spark
-    from jobs.warehouse import write_run_summaries
-
-    settings = get_settings()
-    mapping = load_mapping(source)
-    summary = clean_day(
-        get_spark(f"clean-{mapping.name}"),
+    window_start = datetime.combine(first_date, time(), tzinfo=UTC)
+    window_end = datetime.combine(last_date + timedelta(days=1), time(), tzinfo=UTC)
+    classified = classify(
+        spark,
+        files,
         mapping=mapping,
-        raw_root=raw_path or settings.raw_dir / mapping.name,
-        lake=settings.source_lake(mapping.name),
-        run_date=run_date,
+        window_start=window_start,
+        window_end=window_end,
+        default_run_date=default_run_date,
+        pii_secret=pii_secret,
+    ).persist()
+    try:
+        clean = classified.filter(F.col("reason").isNull() & ~F.col("is_duplicate"))
+        span = [first_date + timedelta(days=k) for k in range((last_date - first_date).days + 1)]
+        log.info("%s: writing clean events for %s..%s", mapping.name, first_date, last_date)
+        written = write_partitions(
+            clean.select(*EVENT_COLUMNS, "event_date"), lake.events, column="event_date", dates=span
+        )
+        owned = classified.filter(F.col("run_date").isin(owned_dates))
+        quarantine = owned.filter(F.col("reason").isNotNull()).select(
+            F.lit(mapping.name).alias("source"),
+            "source_file",
+            "line_number",
+            F.col("quarantine_line").alias("raw_line"),
+            "reason",
+            F.col("run_date").alias("ingest_date"),
+        )
+        log.info("%s: writing quarantined rows", mapping.name)
+        write_partitions(quarantine, lake.quarantine, column="ingest_date", dates=owned_dates)
+        summaries = summarize(owned, source=mapping.name, dates=owned_dates)
+    finally:
+        classified.unpersist()
+    for s in summaries:
+        s.partitions_written = written
+    return summaries
+
+
+def clean_day(
+    spark: SparkSession,
+    *,
+    mapping: SourceMapping,
+    raw_root: Path,
+    lake: Lake,
+    run_date: date,
+    pii_secret: str | None = None,
+) -> RunSummary:
+    """The daily run: the files that arrived on ``run_date`` and the partitions they can touch."""
+    L = mapping.lateness_days
+    if not day_files(raw_root, mapping, run_date):
+        folder = raw_root / run_date.strftime(mapping.day_folder)
+        raise MissingExportError(
+            f"{mapping.name}: no raw files for {run_date} in {folder} (is the export late?)"
+        )
+    files = [
+        inspect(p, mapping, d)
+        for d in (run_date + timedelta(days=k) for k in range(-L, L + 1))
+        for p in day_files(raw_root, mapping, d)
+    ]
+    log.info(
+        "%s %s: %d raw files in the late-event window %s..%s",
+        mapping.name, run_date, len(files), run_date - timedelta(days=L), run_date + timedelta(days=L),
+    )  # fmt: skip
+    (summary,) = clean_events(
+        spark,
+        files,
+        mapping=mapping,
+        lake=lake,
+        first_date=run_date - timedelta(days=L),
+        last_date=run_date,
+        owned_dates=[run_date],
+        pii_secret=pii_secret,
     )
-    write_run_summaries([summary])
+    summary.raw_files = [str(f.path) for f in files if f.arrival_date == run_date]
+    return summary
+
+
+def run(ctx: RunContext, *, raw_path: Path | None = None) -> RunSummary:
+    """Entry point for the DAG task and the CLI: clean the day, record its summary once."""
+    from jobs.spark import get_spark
+
+    summary = clean_day(
+        get_spark(ctx.settings, f"clean-{ctx.source}"),
+        mapping=ctx.mapping,
+        raw_root=raw_path or ctx.raw_root,
+        lake=ctx.lake,
+        run_date=ctx.run_date,
+        pii_secret=ctx.settings.pii_secret,
+    )
+    record_run_summaries([summary], lake=ctx.lake, warehouse=ctx.warehouse)
+    log.info(
+        "%s %s: %d raw rows = %d clean + %d quarantined + %d duplicate (%d unaccounted)",
+        summary.source, summary.run_date, summary.raw_rows, summary.clean_rows,
+        summary.quarantined_rows, summary.duplicate_rows, summary.unaccounted_rows,
+    )  # fmt: skip
     return summary
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pipeline.settings import apply_process_env
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--source", required=True, help="mapping name or path to a mapping file")
     p.add_argument("--run-date", type=date.fromisoformat, required=True)
     p.add_argument("--raw-path", type=Path, help="raw files root (default: data/raw/<source>)")
     a = p.parse_args(argv)
-    s = run(a.source, a.run_date, raw_path=a.raw_path)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    ctx = RunContext.create(a.source, a.run_date, settings=apply_process_env())
+    s = run(ctx, raw_path=a.raw_path)
     print(json.dumps(asdict(s), indent=2))
 
 

@@ -1,37 +1,53 @@
-"""Historical load: a whole date range of a source in one Spark application.
+"""Historical load: clean a whole date range of a source in one Spark application.
 
     python -m jobs.ingest --source online_retail \\
         --path ../shared/data/online_retail/online_retail.csv.gz --from 2010-12-01 --to 2011-12-09
 
 Reads every file under ``--path`` (a file or a folder, any mix of plain and gzip files), cleans,
-quarantines and deduplicates them together, rebuilds every event_date partition in [from, to],
-sessionizes the range, and runs the Great Expectations gates. Each row is owned by its event day
-(rows without a usable time by the ``--to`` day), so ``etl_run_summary`` accounts for every raw row
-once. Rerunning the load replaces the same partitions and summary rows.
+quarantines and deduplicates them together and rebuilds every event_date partition in [from, to].
+Each row is owned by its event day (rows without a usable time by the ``--to`` day), so
+``etl_run_summary`` accounts for every raw row once. Rerunning the load replaces the same
+partitions and summary rows. The whole chain (clean, gate, sessionize, gate) is the
+``clickstream_backfill`` DAG: ``python -m dags.run clickstream_backfill ...`` runs it from a shell.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from jobs.clean import RunSummary, clean_events
+from jobs.clean import clean_events
 from jobs.raw_files import inspect, list_files
-from jobs.settings import get_settings
-from jobs.source_mapping import SourceMapping, load_mapping
+from pipeline.context import RunContext
+from pipeline.contracts import RunSummary
+from pipeline.lake import Lake
+from pipeline.run_summaries import record_run_summaries
+from pipeline.source_mapping import SourceMapping
+
+log = logging.getLogger(__name__)
 
 
 def ingest_range(
-    spark: SparkSession, *, mapping: SourceMapping, path: Path, first: date, last: date, lake: Path
+    spark: SparkSession,
+    *,
+    mapping: SourceMapping,
+    path: Path,
+    first: date,
+    last: date,
+    lake: Lake,
+    pii_secret: str | None = None,
 ) -> list[RunSummary]:
     """Clean every file under ``path`` for event dates [first, last]."""
+    if last < first:
+        raise ValueError(f"to date {last} is before from date {first}")
     files = [inspect(p, mapping, None) for p in list_files(path)]
     days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    log.info("%s: %d raw files, event dates %s..%s", mapping.name, len(files), first, last)
     summaries = clean_events(
         spark,
         files,
@@ -41,76 +57,59 @@ def ingest_range(
         last_date=last,
         owned_dates=days,
         default_run_date=last,
+        pii_secret=pii_secret,
     )
     for s in summaries:
         s.raw_files = [str(f.path) for f in files]
     return summaries
 
 
-def run(source: str, path: Path, first: date, last: date) -> list[RunSummary]:
-    """Clean the range and record the summaries (the DAG's first task)."""
+def run(ctx: RunContext, *, path: Path, first: date) -> list[RunSummary]:
+    """Clean [first, ctx.run_date] and record the summaries (the backfill DAG's first task)."""
     from jobs.spark import get_spark
-    from jobs.warehouse import write_run_summaries
 
-    if last < first:
-        raise ValueError(f"--to {last} is before --from {first}")
-    mapping = load_mapping(source)
     summaries = ingest_range(
-        get_spark(f"ingest-{mapping.name}"),
-        mapping=mapping,
+        get_spark(ctx.settings, f"ingest-{ctx.source}"),
+        mapping=ctx.mapping,
         path=path,
         first=first,
-        last=last,
-        lake=get_settings().source_lake(mapping.name),
+        last=ctx.run_date,
+        lake=ctx.lake,
+        pii_secret=ctx.settings.pii_secret,
     )
-    write_run_summaries(summaries)
+    record_run_summaries(summaries, lake=ctx.lake, warehouse=ctx.warehouse)
+    log.info("%s: %s", ctx.source, json.dumps(totals(summaries)))
     return summaries
 
 
-def load(source: str, path: Path, first: date, last: date) -> dict:
-    """Clean -> gate -> sessionize -> gate for the range, in this process's one Spark session."""
-    from expectations.validate import validate_clean_events, validate_sessionized_events
-    from jobs import sessionize
-
-    timings = {}
-    t0 = time.time()
-    summaries = run(source, path, first, last)
-    timings["clean_s"] = time.time() - t0
-    t = time.time()
-    validate_clean_events(source, last, first=first)
-    timings["validate_clean_s"] = time.time() - t
-    t = time.time()
-    sessionize.run(source, last, first=first)
-    timings["sessionize_s"] = time.time() - t
-    t = time.time()
-    validate_sessionized_events(source, last, first=first)
-    timings["validate_sessions_s"] = time.time() - t
+def totals(summaries: list[RunSummary]) -> dict:
+    """Row accounting of a range, summed over its days."""
     reasons: dict[str, int] = {}
     for s in summaries:
         for r, n in s.quarantined_by_reason.items():
             reasons[r] = reasons.get(r, 0) + n
     return {
-        "source": source,
-        "from": first.isoformat(),
-        "to": last.isoformat(),
+        "days": len(summaries),
         "raw_rows": sum(s.raw_rows for s in summaries),
         "clean_rows": sum(s.clean_rows for s in summaries),
         "quarantined_rows": sum(s.quarantined_rows for s in summaries),
         "duplicate_rows": sum(s.duplicate_rows for s in summaries),
         "quarantined_by_reason": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
-        "seconds": {k: round(v, 1) for k, v in timings.items()}
-        | {"total_s": round(time.time() - t0, 1)},
     }
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pipeline.settings import apply_process_env
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--source", required=True, help="mapping name or path to a mapping file")
     p.add_argument("--path", type=Path, required=True, help="a raw file or a folder of them")
     p.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
     p.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
     a = p.parse_args(argv)
-    print(json.dumps(load(a.source, a.path, a.first, a.last), indent=2))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    ctx = RunContext.create(a.source, a.last, settings=apply_process_env())
+    print(json.dumps(totals(run(ctx, path=a.path, first=a.first)), indent=2))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from jobs.source_mapping import SourceMapping
+from pipeline.source_mapping import SourceMapping
 
 
 class RawFileError(RuntimeError):

@@ -9,22 +9,27 @@ the same ids, whichever run computes them.
 
 Bots: a user with more than ``bot_events_per_minute`` events in any one minute of a day is flagged
 (``is_bot``) on that day's events. Flagged users stay in the lake, are left out of training and
-scoring, and are counted in ``etl_run_summary``.
+scoring, and are counted per event date in the warehouse table ``etl_bot_activity``.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import shutil
 from datetime import date, timedelta
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.clean import read_summary, write_partitions, write_summary
-from jobs.schema import EVENT_COLUMNS, EVENT_SCHEMA
-from jobs.settings import get_settings
-from jobs.source_mapping import load_mapping
+from jobs.partitions import stage_partitions, swap_partitions
+from jobs.spark import event_schema
+from pipeline.context import RunContext
+from pipeline.contracts import EVENT_COLUMNS, BotActivity
+from pipeline.lake import Lake, table_lock
+from pipeline.run_summaries import record_bot_activity
+
+log = logging.getLogger(__name__)
 
 
 def sessionize(events: DataFrame, *, idle_gap: timedelta = timedelta(minutes=30)) -> DataFrame:
@@ -68,14 +73,14 @@ def flag_bots(events: DataFrame, *, max_events_per_minute: int) -> DataFrame:
     )
 
 
-def read_events(spark: SparkSession, path: Path, *, start: date, end: date) -> DataFrame:
-    """Events with event_date in [start, end], read with the canonical schema."""
-    schema = EVENT_SCHEMA.add("event_date", "date", False)
-    if not path.exists():
+def read_events(spark: SparkSession, lake: Lake, *, start: date, end: date) -> DataFrame:
+    """Clean events with event_date in [start, end], read with the contract's schema."""
+    schema = event_schema(with_event_date=True)
+    if not lake.events.exists():
         return spark.createDataFrame([], schema)
     return (
         spark.read.schema(schema)
-        .parquet(str(path))
+        .parquet(str(lake.events))
         .filter(F.col("event_date").between(F.lit(start), F.lit(end)))
     )
 
@@ -83,84 +88,98 @@ def read_events(spark: SparkSession, path: Path, *, start: date, end: date) -> D
 def sessionize_range(
     spark: SparkSession,
     *,
-    lake: Path,
+    lake: Lake,
+    source: str,
     first: date,
     last: date,
     idle_gap: timedelta,
     bot_events_per_minute: int,
-) -> dict[str, tuple[int, int]]:
-    """Rewrite sessionized partitions [first, last]; returns {event_date: (bot_users, bot_events)}."""
-    events = read_events(spark, lake / "events", start=first - timedelta(days=1), end=last)
-    flagged = flag_bots(
-        sessionize(events, idle_gap=idle_gap), max_events_per_minute=bot_events_per_minute
-    )
+) -> tuple[list[str], list[BotActivity]]:
+    """Rewrite sessionized partitions [first, last]; returns (dates written, bot activity per date).
+
+    Reads one day before ``first`` so a session crossing midnight keeps its id. The clean events
+    are read under the events table's shared lock (no concurrent run swaps them meanwhile).
+    """
     days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
-    out = lake / "sessionized_events"
-    write_partitions(
-        flagged.select(*EVENT_COLUMNS, "is_bot", "event_date"), out, column="event_date", dates=days
-    )
-    # Counted from what was written (three columns of Parquet), not by caching the wide rows.
-    bots = (
-        spark.read.parquet(str(out))
-        .filter(F.col("is_bot") & F.col("event_date").between(F.lit(first), F.lit(last)))
-        .groupBy("event_date")
-        .agg(F.countDistinct("user_id").alias("users"), F.count("*").alias("events"))
-        .collect()
-    )
-    counts = {d.isoformat(): (0, 0) for d in days}
-    counts.update({r["event_date"].isoformat(): (r["users"], r["events"]) for r in bots})
-    return counts
+    staging = None
+    try:
+        with table_lock(lake.events, shared=True):
+            events = read_events(spark, lake, start=first - timedelta(days=1), end=last)
+            flagged = flag_bots(
+                sessionize(events, idle_gap=idle_gap), max_events_per_minute=bot_events_per_minute
+            )
+            staging, produced = stage_partitions(
+                flagged.select(*EVENT_COLUMNS, "is_bot", "event_date"),
+                lake.sessionized_events,
+                column="event_date",
+                dates=days,
+            )
+        # Counted from what this run staged (three columns of Parquet), not by caching wide rows.
+        bots = (
+            {
+                r["event_date"].isoformat(): r
+                for r in spark.read.parquet(str(staging))
+                .filter(F.col("is_bot"))
+                .groupBy("event_date")
+                .agg(F.countDistinct("user_id").alias("users"), F.count("*").alias("events"))
+                .collect()
+            }
+            if produced
+            else {}
+        )
+        swap_partitions(lake.sessionized_events, column="event_date", dates=days, produced=produced)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    activity = [
+        BotActivity(
+            source=source,
+            event_date=d.isoformat(),
+            bot_users=bots[d.isoformat()]["users"] if d.isoformat() in bots else 0,
+            bot_events=bots[d.isoformat()]["events"] if d.isoformat() in bots else 0,
+        )
+        for d in days
+    ]
+    return sorted(produced), activity
 
 
-def record_bots(lake: Path, source: str, counts: dict[str, tuple[int, int]]) -> list:
-    """Add bot counts to the run summaries of the dates that have one (JSON and warehouse)."""
-    from jobs.warehouse import write_run_summaries
-
-    updated = []
-    for day, (users, events) in counts.items():
-        try:
-            s = read_summary(lake, day)
-        except FileNotFoundError:
-            continue
-        s.bot_users, s.bot_events = users, events
-        write_summary(s, lake)
-        updated.append(s)
-    if updated:
-        write_run_summaries(updated)
-    return updated
-
-
-def run(source: str, run_date: date, *, first: date | None = None) -> list[str]:
+def run(ctx: RunContext, *, first: date | None = None) -> list[str]:
     """Entry point for the DAG task and the CLI; returns the partitions written.
 
     Daily runs rewrite [run_date - lateness, run_date]; a historical load passes ``first``.
     """
     from jobs.spark import get_spark
 
-    mapping = load_mapping(source)
-    lake = get_settings().source_lake(mapping.name)
-    daily = first is None
-    first = first or run_date - timedelta(days=mapping.lateness_days)
-    counts = sessionize_range(
-        get_spark(f"sessionize-{mapping.name}"),
-        lake=lake,
+    mapping = ctx.mapping
+    first = first or ctx.run_date - timedelta(days=mapping.lateness_days)
+    written, activity = sessionize_range(
+        get_spark(ctx.settings, f"sessionize-{mapping.name}"),
+        lake=ctx.lake,
+        source=mapping.name,
         first=first,
-        last=run_date,
+        last=ctx.run_date,
         idle_gap=timedelta(minutes=mapping.session_gap_minutes),
         bot_events_per_minute=mapping.bot_events_per_minute,
     )
-    # The daily run for D owns D's summary; a historical load owns every day of its range.
-    owned = {run_date.isoformat(): counts[run_date.isoformat()]} if daily else counts
-    record_bots(lake, mapping.name, owned)
-    return sorted(counts)
+    record_bot_activity(activity, warehouse=ctx.warehouse)
+    bots = sum(a.bot_users for a in activity)
+    log.info(
+        "%s: sessionized %s..%s (%d partitions with rows), %d bot user-days flagged",
+        mapping.name, first, ctx.run_date, len(written), bots,
+    )  # fmt: skip
+    return written
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pipeline.settings import apply_process_env
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--source", required=True)
     p.add_argument("--run-date", type=date.fromisoformat, required=True)
     a = p.parse_args(argv)
-    print("wrote partitions:", ", ".join(run(a.source, a.run_date)))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    ctx = RunContext.create(a.source, a.run_date, settings=apply_process_env())
+    print("wrote partitions:", ", ".join(run(ctx)))
 
 
 if __name__ == "__main__":

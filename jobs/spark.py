@@ -1,28 +1,57 @@
-"""SparkSession construction. Never called at import time."""
+"""SparkSession construction and Spark schemas from the contracts. Never called at import time."""
 
 from __future__ import annotations
 
-import os
+import logging
 
 from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+from pipeline.contracts import EVENT_FIELDS
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_SPARK_TYPES = {
+    "string": T.StringType(),
+    "timestamp": T.TimestampType(),
+    "double": T.DoubleType(),
+    "bigint": T.LongType(),
+}
 
 
-def get_spark(app_name: str = "clickstream", *, master: str | None = None) -> SparkSession:
+def event_schema(*, with_event_date: bool = False) -> T.StructType:
+    """The event contract as a Spark schema (``pipeline.contracts.EVENT_FIELDS``)."""
+    schema = T.StructType(
+        [T.StructField(n, _SPARK_TYPES[t], null) for n, t, _, null, _ in EVENT_FIELDS]
+    )
+    return schema.add("event_date", "date", False) if with_event_date else schema
+
+
+def get_spark(settings: Settings, app_name: str = "clickstream") -> SparkSession:
     """Return the process's SparkSession, creating it with the pipeline's settings if needed.
 
-    UTC session time zone (event_date is the UTC date), dynamic partition overwrite (a run replaces
-    only the partitions it writes), few shuffle partitions (daily volumes are small; a 2-core machine).
+    UTC session time zone (event_date is the UTC date), few shuffle partitions (daily volumes are
+    small; a 2-core machine). One process (a ``dag.test()`` demo, the test suite) reuses one
+    session: Spark would only warn that the settings of a second builder are ignored.
     """
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    return (
+    # The running session, from any thread (getActiveSession is per thread); asking the builder
+    # again would only warn that its settings are ignored.
+    active = SparkSession.getActiveSession() or SparkSession._instantiatedSession
+    if active is not None:
+        return active
+    log.info("starting Spark (%s) for %s", settings.spark_master, app_name)
+    spark = (
         SparkSession.builder.appName(app_name)
-        .master(master or os.environ.get("SPARK_MASTER", "local[2]"))
+        .master(settings.spark_master)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-        .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"))
-        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .getOrCreate()
     )
+    # Spark's own start-up chatter goes to log4j at INFO; task logs need warnings and up.
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,32 +1,24 @@
 """Test session set-up: every write goes to a temporary data folder; one Spark session for all.
 
-Environment variables are set at import, before anything imports Airflow or MLflow.
+Environment variables are set at import, before anything imports Airflow or MLflow, from the one
+declaration in ``pipeline.settings.process_env``.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from pipeline.settings import Settings, process_env
+
 _DATA = Path(tempfile.mkdtemp(prefix="pipeline-tests-"))
-os.environ.update(
-    {
-        "PIPELINE_DATA_DIR": str(_DATA),
-        "AIRFLOW_HOME": str(_DATA / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[1] / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-)
-os.environ.pop("WAREHOUSE_URL", None)
-os.environ.pop("MLFLOW_TRACKING_URI", None)
+for _var in ("WAREHOUSE_URL", "MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_ROOT", "SPARK_MASTER"):
+    os.environ.pop(_var, None)
+os.environ.update(process_env(_DATA) | {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
 
 
 @pytest.fixture(scope="session")
@@ -35,18 +27,25 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def spark():
+def settings() -> Settings:
+    """The session's settings (a temporary data folder)."""
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def spark(settings):
     """One local Spark session for the whole test run (start-up costs ~8 s)."""
-    os.environ["SPARK_SHUFFLE_PARTITIONS"] = "1"
     from jobs.spark import get_spark
 
-    session = get_spark("tests", master="local[1]")
+    session = get_spark(
+        replace(settings, spark_master="local[1]", spark_shuffle_partitions=1), "tests"
+    )
     yield session
     session.stop()
 
 
 @pytest.fixture
-def isolated_data_dir(tmp_path, monkeypatch) -> Path:
-    """A fresh data folder (lake, warehouse, MLflow) for one test."""
+def isolated_settings(tmp_path, monkeypatch) -> Settings:
+    """Settings on a fresh data folder (lake, warehouse, MLflow) for one test."""
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))
-    return tmp_path
+    return Settings.from_env()

@@ -8,9 +8,9 @@ import duckdb
 import pendulum
 import pytest
 
-from jobs.demo import report, run_pipeline
-from jobs.settings import get_settings
-from jobs.warehouse import Warehouse
+from dags.demo import report, run_pipeline
+from pipeline.settings import Settings
+from pipeline.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 START, DAYS, USERS = date(2026, 1, 1), 36, 200
@@ -21,8 +21,12 @@ def pipeline(data_dir, spark):
     return run_pipeline(data_dir=data_dir, start=START, days=DAYS, users=USERS, log=lambda *_: None)
 
 
+def _warehouse() -> Warehouse:
+    return Warehouse(Settings.from_env().warehouse_url)
+
+
 def _scores(day: date) -> dict[str, tuple[float, float, str]]:
-    rows = Warehouse().query(
+    rows = _warehouse().query(
         "SELECT user_id, churn_probability, purchase_probability, model_version "
         "FROM user_propensity_scores WHERE score_date = ?",
         [day],
@@ -31,7 +35,7 @@ def _scores(day: date) -> dict[str, tuple[float, float, str]]:
 
 
 def _eligible_users(last_day: date) -> set[str]:
-    lake = get_settings().source_lake("sample_clickstream")
+    lake = Settings.from_env().source_lake("sample_clickstream")
     since = last_day - timedelta(days=27)  # 28-day lookback ending with last_day
     events = f"read_parquet('{lake}/sessionized_events/*/*.parquet', hive_partitioning = true)"
     rows = duckdb.sql(
@@ -51,21 +55,26 @@ def test_one_score_row_per_eligible_user(pipeline):
 
 
 def test_bots_stay_in_the_lake_but_are_not_scored(pipeline):
-    lake = get_settings().source_lake("sample_clickstream")
+    lake = Settings.from_env().source_lake("sample_clickstream")
     bots = duckdb.sql(
         f"SELECT DISTINCT user_id FROM read_parquet('{lake}/sessionized_events/*/*.parquet') WHERE is_bot"
     ).fetchall()
     assert {r[0] for r in bots} == {"b00000", "b00001", "b00002"}
     assert not {r[0] for r in bots} & set(_scores(pipeline["last_day"]))
-    flagged = Warehouse().query("SELECT sum(bot_users), sum(bot_events) FROM etl_run_summary")[0]
-    # Each flagged user-day has more than 60 events within one minute (the mapping's threshold).
-    assert flagged[0] > 0 and flagged[1] > 60 * flagged[0]
+    flagged = _warehouse().query(
+        "SELECT count(*), sum(bot_users), sum(bot_events) FROM etl_bot_activity "
+        "WHERE source = 'sample_clickstream'"
+    )[0]
+    # One row per event date; each flagged user-day has more than 60 events within one minute
+    # (the mapping's threshold).
+    assert flagged[0] == DAYS
+    assert flagged[1] > 0 and flagged[2] > 60 * flagged[1]
 
 
 def test_no_personal_value_reaches_lake_quarantine_or_warehouse(pipeline):
     import json
 
-    raw = get_settings().raw_dir / "sample_clickstream"
+    raw = Settings.from_env().raw_dir / "sample_clickstream"
     personal = set()
     for f in sorted(raw.glob("date=*/events.jsonl"))[:5]:
         for line in f.read_text().splitlines():
@@ -75,7 +84,7 @@ def test_no_personal_value_reaches_lake_quarantine_or_warehouse(pipeline):
                 continue
             personal |= {row["email"], row["ip"]}
     assert len(personal) > 100
-    data = get_settings().data_dir
+    data = Settings.from_env().data_dir
     written = [p for p in (data / "lake").rglob("*") if p.is_file()] + [data / "warehouse.duckdb"]
     blob = b"".join(p.read_bytes() for p in written)
     assert not [v for v in personal if v.encode() in blob]
@@ -85,9 +94,9 @@ def test_every_raw_row_is_accounted_for(pipeline):
     import json
 
     manifest = json.loads(
-        (get_settings().raw_dir / "sample_clickstream" / "_manifest.json").read_text()
+        (Settings.from_env().raw_dir / "sample_clickstream" / "_manifest.json").read_text()
     )
-    rows = Warehouse().query(
+    rows = _warehouse().query(
         "SELECT count(*), sum(raw_rows), sum(unaccounted_rows), sum(clean_rows) FROM etl_run_summary"
     )[0]
     assert rows[0] == DAYS
@@ -101,45 +110,49 @@ def test_champion_is_registered(pipeline):
 
     from behavior_model.registry import configure_mlflow
 
-    configure_mlflow()
-    champion = mlflow.MlflowClient().get_model_version_by_alias("behavior-model", "champion")
+    settings = Settings.from_env()
+    configure_mlflow(settings)
+    name = "behavior-model-sample_clickstream"
+    champion = mlflow.MlflowClient().get_model_version_by_alias(name, "champion")
     assert str(champion.version) == "1"
-    text = report(source="sample_clickstream", last_day=pipeline["last_day"])
+    text = report(settings=settings, source="sample_clickstream", last_day=pipeline["last_day"])
     assert "unaccounted                    0" in text and "validation purchase ROC-AUC" in text
 
 
 def test_reruns_replace_and_never_duplicate(pipeline):
     from airflow.models import DagBag
 
-    from jobs.demo import REPO
+    from pipeline.settings import DAGS_DIR
 
     last = pipeline["last_day"]
     before = _scores(last)
-    lake = get_settings().source_lake("sample_clickstream")
+    lake = Settings.from_env().source_lake("sample_clickstream")
     count_sql = f"SELECT count(*), count(DISTINCT event_id) FROM read_parquet('{lake}/sessionized_events/*/*.parquet')"
     lake_before = duckdb.sql(count_sql).fetchall()
 
-    dags = DagBag(dag_folder=str(REPO / "dags")).dags
+    dags = DagBag(dag_folder=str(DAGS_DIR)).dags
     mid = START + timedelta(days=10)
     run = dags["clickstream_daily"].test(
         logical_date=pendulum.datetime(mid.year, mid.month, mid.day, tz="UTC")
     )
     assert run.state == "success"
-    run = dags["nightly_scoring"].test(run_conf={"score_date": last.isoformat()})
+    run = dags["nightly_scoring"].test(
+        run_conf={"source": "sample_clickstream", "score_date": last.isoformat()}
+    )
     assert run.state == "success"
 
     after = _scores(last)
     assert set(after) == set(before)
     assert all(after[u][:2] == pytest.approx(before[u][:2], abs=1e-6) for u in before)
     assert duckdb.sql(count_sql).fetchall() == lake_before
-    n = Warehouse().query(
+    n = _warehouse().query(
         "SELECT count(*) FROM user_propensity_scores WHERE score_date = ?", [last]
     )
     assert n[0][0] == len(before)
 
 
 def test_every_gate_of_every_day_leaves_its_data_docs(pipeline):
-    docs = get_settings().data_docs_dir / "sample_clickstream"
+    docs = Settings.from_env().data_docs_dir / "sample_clickstream"
     days = sorted(p.name for p in docs.iterdir() if p.is_dir())
     assert len(days) == DAYS
     suites = ("run_summary", "quarantined_rows", "clean_events", "sessionized_events")

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pytest
 
-from jobs.sample_data import SampleConfig, canonical_events
+from pipeline.contracts import SESSIONIZED_ARROW_SCHEMA
+from pipeline.lake import Lake
+from pipeline.sample_data import SampleConfig, canonical_events
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +24,18 @@ def events_frame(rows: list[tuple]) -> pd.DataFrame:
         columns=["event_id", "user_id", "event_time", "event_type", "item_id"],
     )  # fmt: skip
     return df.assign(category="toys", item_text="RED KITE", price=1.0, quantity=1, session_id=None)
+
+
+def write_sessionized(lake: Lake, events: pd.DataFrame) -> None:
+    """Canonical events into the lake's sessionized_events table, partitioned by event_date."""
+    frame = events.assign(
+        event_date=events["event_time"].dt.date, is_bot=False, session_id=events["session_id"]
+    )[SESSIONIZED_ARROW_SCHEMA.names]
+    table = pa.Table.from_pandas(frame, schema=SESSIONIZED_ARROW_SCHEMA, preserve_index=False)
+    ds.write_dataset(
+        table,
+        lake.sessionized_events,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([("event_date", pa.date32())]), flavor="hive"),
+        existing_data_behavior="delete_matching",
+    )

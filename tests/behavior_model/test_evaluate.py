@@ -7,7 +7,7 @@ import json
 import pytest
 
 from behavior_model.evaluate import main
-from jobs.sample_data import SampleConfig, canonical_events
+from pipeline.sample_data import SampleConfig, canonical_events
 
 pytestmark = pytest.mark.slow
 
@@ -19,11 +19,12 @@ columns: {event_id: ref, user_id: customer, event_time: when, event_type: action
           category: section, item_text: title, price: amount, quantity: units}
 timestamp: {format: "dd/MM/yyyy HH:mm:ss", timezone: America/New_York}
 event_types: {pv: view, atc: cart, fav: wishlist, buy: purchase, rtn: return}
+labels: {purchase_horizon_days: 7, churn_horizon_days: 14, lookback_days: 28}
 """
 ACTIONS = {"view": "pv", "cart": "atc", "wishlist": "fav", "purchase": "buy", "return": "rtn"}
 
 
-def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_data_dir):
+def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_settings):
     events = canonical_events(SampleConfig(days=60, users=300, seed=5))
     local = events["event_time"].dt.tz_convert("America/New_York").dt.strftime("%d/%m/%Y %H:%M:%S")
     export = events.assign(
@@ -40,7 +41,6 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_dat
     main([
         "--source", str(tmp_path / "unseen_shop.yaml"), "--path", str(tmp_path / "export.csv"),
         "--test-cutoff", "2026-02-15", "--train-cutoffs", "2026-01-11,2026-01-18,2026-01-25,2026-02-01",
-        "--purchase-horizon", "7", "--churn-horizon", "14", "--lookback", "28",
         "--timezone", "America/New_York", "--out", str(out),
         "--no-ablations", "--epochs", "2", "--bootstrap", "20", "--device", "cpu",
     ])  # fmt: skip

@@ -1,88 +1,41 @@
-"""Training learns the planted signal; the champion alias only moves to a model that earns it."""
+"""A training run: MLflow logging, the registry, per-source champions and horizons."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import mlflow
 import pandas as pd
 import pytest
 
+from behavior_model import registry
 from behavior_model.config import TrainConfig
-from behavior_model.registry import decide_promotion, load_champion, train_and_register
-from behavior_model.train import choose_cutoffs, fit
-from jobs.sample_data import SampleConfig, canonical_events
+from behavior_model.train import run_training, train_and_register
+from pipeline.context import RunContext
+from pipeline.sample_data import SampleConfig, canonical_events
+from pipeline.source_mapping import load_mapping
+from tests.behavior_model.conftest import write_sessionized
 
-
-def test_cutoffs_leave_no_label_overlap(sample_events):
-    cfg = TrainConfig()
-    train, val = choose_cutoffs(sample_events, cfg)
-    horizon = pd.Timedelta(days=14)
-    assert val + horizon <= sample_events["event_time"].max().floor("D") + pd.Timedelta(days=1)
-    assert all(t + horizon <= val for t in train) and len(train) == cfg.n_train_cutoffs
-    # The logical date, not the data's end, bounds what training may see.
-    _, val_asof = choose_cutoffs(sample_events, cfg, as_of=date(2026, 2, 20))
-    assert val_asof == pd.Timestamp("2026-02-07", tz="UTC")
+SAMPLE = load_mapping("sample_clickstream")
 
 
 @pytest.mark.slow
-def test_learns_the_planted_signal(sample_events):
-    trained = fit(sample_events, TrainConfig())
-    m = trained.val_metrics
-    assert m["val_purchase_n_users"] > 500
-    assert m["val_purchase_roc_auc"] >= 0.70, m
-    assert m["val_churn_roc_auc"] >= 0.70, m
-    assert 0 < m["val_purchase_positive_rate"] < 1 and 0 < m["val_churn_positive_rate"] < 1
-    losses = [h["train_loss"] for h in trained.history if "train_loss" in h]
-    assert losses[-1] < losses[0]
-
-
-def test_promotion_must_also_beat_lightgbm():
-    champ = {"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}
-    new = {"churn_roc_auc": 0.76, "purchase_roc_auc": 0.74}
-    lgbm = {"churn_roc_auc": 0.75, "purchase_roc_auc": 0.75}
-    assert decide_promotion(new, champ, margin=0.0, lightgbm=lgbm, lightgbm_margin=0.0)["promote"]
-    d = decide_promotion(new, champ, margin=0.0, lightgbm=lgbm, lightgbm_margin=0.02)
-    assert not d["promote"] and not d["beats_lightgbm"] and "LightGBM 0.7500" in d["reason"]
-    assert decide_promotion(new, champ, margin=0.0, lightgbm=lgbm, lightgbm_margin=None)["promote"]
-    # The first version becomes champion even below LightGBM, and the decision says so.
-    first = decide_promotion(new, None, margin=0.0, lightgbm=lgbm, lightgbm_margin=0.02)
-    assert first["promote"] and first["beats_lightgbm"] is False
-
-
-def test_promotion_rule():
-    champ = {"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}
-    assert decide_promotion({"churn_roc_auc": 0.70, "purchase_roc_auc": 0.70}, champ, margin=0.0)[
-        "promote"
-    ]
-    assert not decide_promotion(
-        {"churn_roc_auc": 0.71, "purchase_roc_auc": 0.68}, champ, margin=0.0
-    )["promote"]
-    assert not decide_promotion(
-        {"churn_roc_auc": 0.71, "purchase_roc_auc": 0.70}, champ, margin=0.02
-    )["promote"]
-    assert decide_promotion({"churn_roc_auc": 0.5, "purchase_roc_auc": 0.5}, None, margin=0.0)[
-        "promote"
-    ]
-
-
-@pytest.mark.slow
-def test_a_worse_model_does_not_become_champion(isolated_data_dir):
+def test_a_worse_model_does_not_become_champion(isolated_settings):
     events = canonical_events(SampleConfig(days=45, users=500, seed=3))
-    as_of = date(2026, 2, 14)
-    good = train_and_register(events, TrainConfig(), source="sample", logical_date=as_of)
+    ctx = RunContext(isolated_settings, SAMPLE, date(2026, 2, 14))
+    good = train_and_register(events, TrainConfig(), ctx)
     assert good["promoted"] and good["model_version"] == "1"
     # Deliberately worse: no pre-training, one epoch at a learning rate that cannot move the weights.
     worse_cfg = TrainConfig(
         pretrain_epochs=0, epochs=1, learning_rate=1e-7, seed=99, calibrate=False
     )
-    worse = train_and_register(events, worse_cfg, source="sample", logical_date=as_of)
+    worse = train_and_register(events, worse_cfg, ctx)
     assert worse["model_version"] == "2" and not worse["promoted"]
     d = worse["decision"]
     assert d["champion_version"] == "1" and d["new_mean_roc_auc"] < d["champion_mean_roc_auc"]
 
-    _, version = load_champion()
-    assert version == "1"
+    assert registry.resolve_champion(ctx.registered_model_name) == "1"
     run = mlflow.get_run(worse["run_id"])
     assert run.data.tags["promoted"] == "false"
     assert (
@@ -107,3 +60,48 @@ def test_a_worse_model_does_not_become_champion(isolated_data_dir):
         for m in ("recency", "logistic_regression", "lightgbm", "behavior_model")
     } <= models
     assert "val_purchase_lightgbm_roc_auc" in run.data.metrics
+    # The registered version explains itself in the registry.
+    v = mlflow.MlflowClient().get_model_version(ctx.registered_model_name, "2")
+    assert (
+        v.tags["source"] == "sample_clickstream" and v.tags["model_family"] == "event_transformer"
+    )
+    assert "Promotion:" in v.description and float(v.tags["val_churn_roc_auc"]) > 0
+
+
+@pytest.mark.slow
+def test_horizons_come_from_the_mapping_and_each_source_has_its_own_champion(isolated_settings):
+    """Bug: one champion for all sources, and horizons from code defaults tuned for the sample.
+
+    Two sources with different label horizons in their mapping files: each training run uses its
+    own source's horizons, registers its own model, and each source gets its own champion.
+    """
+    events = canonical_events(SampleConfig(days=50, users=200, seed=5))
+    shop_b = SAMPLE.model_copy(
+        update={
+            "name": "shop_b",
+            "labels": SAMPLE.labels.model_copy(
+                update={"purchase_horizon_days": 5, "churn_horizon_days": 10, "lookback_days": 21}
+            ),
+        }
+    )
+    fast = TrainConfig(pretrain_epochs=0, epochs=1)
+    fast = replace(fast, model=replace(fast.model, use_text=False))
+    results = {}
+    for mapping in (SAMPLE, shop_b):
+        ctx = RunContext(isolated_settings, mapping, date(2026, 2, 19))
+        write_sessionized(ctx.lake, events)
+        results[mapping.name] = (ctx, run_training(ctx, fast))
+    for name, (ctx, result) in results.items():
+        params = mlflow.get_run(result["run_id"]).data.params
+        labels = ctx.mapping.labels
+        assert params["labels.purchase_horizon_days"] == str(labels.purchase_horizon_days)
+        assert params["labels.churn_horizon_days"] == str(labels.churn_horizon_days)
+        assert params["labels.lookback_days"] == str(labels.lookback_days)
+        assert result["registered_model"] == f"behavior-model-{name}"
+        assert result["model_version"] == "1" and result["promoted"]
+        assert registry.resolve_champion(ctx.registered_model_name) == "1"
+        # The validation cutoff leaves the source's longest horizon for complete labels.
+        val = pd.Timestamp(result["val_cutoff"])
+        assert val == pd.Timestamp("2026-02-20", tz="UTC") - pd.Timedelta(
+            days=labels.churn_horizon_days
+        )

@@ -37,7 +37,7 @@ def test_dag_has_docs_tags_retries(dagbag, dag_id):
 
 
 def test_scoring_follows_fresh_sessionized_events(dagbag):
-    from jobs.airflow_assets import SESSIONIZED_EVENTS
+    from pipeline.assets import SESSIONIZED_EVENTS
 
     daily, scoring = dagbag.dags["clickstream_daily"], dagbag.dags["nightly_scoring"]
     producer = daily.get_task("validate_sessionized_events")

@@ -11,7 +11,7 @@ import gzip
 import json
 from dataclasses import dataclass, field
 
-from jobs.source_mapping import SourceMapping
+from pipeline.source_mapping import SourceMapping
 
 _COMMON = {
     "columns": {"event_id": "id", "user_id": "user", "event_time": "ts", "event_type": "type",

@@ -8,18 +8,12 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from pyspark.sql import functions as F
 
-from jobs.clean import (
-    clean_day,
-    mark_duplicates,
-    normalize_events,
-    number_lines,
-    parse_lines,
-)
-from jobs.lake import read_partitions
-from jobs.sample_data import SampleConfig, generate
-from jobs.source_mapping import SourceMapping, load_mapping
+from jobs.clean import MissingExportError, clean_day, mark_duplicates, normalize_events
+from jobs.parse import number_lines, parse_lines
+from pipeline.lake import Lake, read_partitions
+from pipeline.sample_data import SampleConfig, generate
+from pipeline.source_mapping import SourceMapping, load_mapping
 
 SAMPLE = load_mapping("sample_clickstream")
 WINDOW = dict(
@@ -158,13 +152,13 @@ def small_sample(tmp_path_factory):
 
 
 def _lake_rows(lake):
-    events = read_partitions(lake / "events")
+    events = read_partitions(lake.events)
     return events.sort_values("event_id").reset_index(drop=True)
 
 
 def test_every_raw_row_is_accounted_for_and_matches_the_planted_dirt(spark, small_sample, tmp_path):
     raw, manifest, cfg = small_sample
-    lake = tmp_path / "lake"
+    lake = Lake(tmp_path / "lake")
     for day, planted in manifest["files"].items():
         s = clean_day(
             spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=date.fromisoformat(day)
@@ -191,7 +185,7 @@ def test_late_events_land_in_their_own_partition_and_reruns_change_nothing(
     spark, small_sample, tmp_path
 ):
     raw, manifest, _ = small_sample
-    lake = tmp_path / "lake"
+    lake = Lake(tmp_path / "lake")
     days = [date.fromisoformat(d) for d in manifest["files"]]
     for d in days:
         clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=d)
@@ -208,10 +202,10 @@ def test_late_events_land_in_their_own_partition_and_reruns_change_nothing(
 
 def test_quarantine_keeps_file_line_and_reason_without_personal_data(spark, small_sample, tmp_path):
     raw, manifest, _ = small_sample
-    lake = tmp_path / "lake"
+    lake = Lake(tmp_path / "lake")
     day = date.fromisoformat(next(iter(manifest["files"])))
     summary = clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=day)
-    q = pq.read_table(lake / "quarantine" / f"ingest_date={day}").to_pandas()
+    q = pq.read_table(lake.quarantine / f"ingest_date={day}").to_pandas()
     assert len(q) == summary.quarantined_rows > 0
     assert q["source_file"].str.endswith("events.jsonl").all()
     raw_lines = (raw / f"date={day}" / "events.jsonl").read_text().splitlines()
@@ -221,7 +215,7 @@ def test_quarantine_keeps_file_line_and_reason_without_personal_data(spark, smal
         assert r.raw_line.split('"email"')[0] == original.split('"email"')[0]
     # No email or ip value from the raw files appears anywhere under the lake.
     personal = {v for line in raw_lines for v in _personal_values(line)}
-    blob = b"".join(p.read_bytes() for p in lake.rglob("*") if p.is_file())
+    blob = b"".join(p.read_bytes() for p in lake.root.rglob("*") if p.is_file())
     assert personal and not any(v.encode() in blob for v in personal)
 
 
@@ -235,71 +229,12 @@ def _personal_values(line: str) -> list[str]:
 
 def test_a_missing_day_fails_with_the_folder_name(spark, tmp_path):
     with pytest.raises(
-        FileNotFoundError, match=r"no raw files for 2026-02-01 in .*date=2026-02-01"
+        MissingExportError, match=r"no raw files for 2026-02-01 in .*date=2026-02-01"
     ):
         clean_day(
             spark,
             mapping=SAMPLE,
             raw_root=tmp_path,
-            lake=tmp_path / "lake",
+            lake=Lake(tmp_path / "lake"),
             run_date=date(2026, 2, 1),
         )
-
-
-def test_both_line_numbering_strategies_agree(spark, small_sample):
-    raw, _, _ = small_sample
-    files = [str(p) for p in sorted(raw.glob("date=*/events.jsonl"))]
-    # Small splits: every file spans several Spark partitions, some shared with another file.
-    spark.conf.set("spark.sql.files.maxPartitionBytes", "16384")
-    try:
-        lines = spark.read.text(files).select(
-            F.col("_metadata.file_path").alias("source_file"), F.col("value").alias("raw_line")
-        )
-        assert lines.rdd.getNumPartitions() > 2 * len(files)
-        a = number_lines(lines, sort=True).orderBy("source_file", "line_number").collect()
-        b = number_lines(lines, sort=False).orderBy("source_file", "line_number").collect()
-    finally:
-        spark.conf.unset("spark.sql.files.maxPartitionBytes")
-    assert a == b
-    first = {}
-    for r in a:
-        first.setdefault(r.source_file, []).append(r.line_number)
-    assert all(ns == list(range(1, len(ns) + 1)) for ns in first.values())
-    on_disk = (raw / "date=2026-01-02" / "events.jsonl").read_text().splitlines()
-    got = [r.raw_line for r in a if r.source_file.endswith("date=2026-01-02/events.jsonl")]
-    assert got == on_disk
-
-
-def test_number_lines_follows_file_order(spark):
-    df = spark.createDataFrame(
-        [("a", "x"), ("a", "y"), ("b", "z")], "source_file string, raw_line string"
-    )
-    got = number_lines(df).orderBy("source_file", "line_number").collect()
-    assert [(r.source_file, r.line_number, r.raw_line) for r in got] == [
-        ("a", 1, "x"), ("a", 2, "y"), ("b", 1, "z"),
-    ]  # fmt: skip
-
-
-def test_write_partitions_replaces_owned_dates_and_removes_emptied_ones(spark, tmp_path):
-    from jobs.clean import write_partitions
-
-    d1, d2, d3 = date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)
-    schema = "user_id string, event_date date"
-    path = tmp_path / "t"
-    first = spark.createDataFrame([("a", d1), ("b", d2), ("c", d3)], schema)
-    assert write_partitions(first, path, column="event_date", dates=[d1, d2, d3]) == [
-        str(d1),
-        str(d2),
-        str(d3),
-    ]
-    # The rerun owns d1 and d2 only; d2 has no rows any more; d3 is not touched.
-    second = spark.createDataFrame([("x", d1), ("y", d3)], schema)
-    assert write_partitions(second, path, column="event_date", dates=[d1, d2]) == [str(d1)]
-    got = {(r.user_id, r.event_date) for r in spark.read.parquet(str(path)).collect()}
-    assert got == {("x", d1), ("c", d3)}
-    # keep_empty leaves a readable, empty partition (the quarantine of a clean day).
-    write_partitions(
-        spark.createDataFrame([], schema), path, column="event_date", dates=[d1], keep_empty=True
-    )
-    assert (path / f"event_date={d1}").is_dir()
-    assert spark.read.parquet(str(path / f"event_date={d1}")).count() == 0

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pytest
 
-from jobs.warehouse import USER_PROPENSITY_SCORES, Warehouse
+from pipeline.warehouse import USER_PROPENSITY_SCORES, Warehouse
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

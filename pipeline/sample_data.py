@@ -1,6 +1,6 @@
 """Deterministic sample clickstream with planted behaviour and realistic dirt.
 
-    python -m jobs.sample_data --out data/raw/sample_clickstream --days 60 --users 2000 --seed 7
+    python -m pipeline.sample_data --out data/raw/sample_clickstream --days 60 --users 2000 --seed 7
 
 Writes one folder per arrival day (``date=YYYY-MM-DD/events.jsonl``) in the ``sample_clickstream``
 mapping's format, plus ``_manifest.json`` with the exact number of dirty rows planted per file, so

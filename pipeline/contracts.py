@@ -1,10 +1,13 @@
-"""The canonical event contract, declared once.
+"""The data contracts, declared once: events, lake tables, quarantine rows, run summaries.
 
-Every reader and writer derives its schema from ``EVENT_FIELDS``: Spark jobs use ``EVENT_SCHEMA``,
-pandas/pyarrow readers (the model, the validation gate) use ``EVENT_ARROW_SCHEMA``.
+Every reader and writer derives its schema from here: Spark jobs build their ``StructType`` from
+``EVENT_FIELDS`` (``jobs.spark.spark_schema``), pandas/pyarrow readers (the model, the gates,
+scoring) use the arrow schemas, the MLflow signature uses the field list. No pyspark here.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -27,24 +30,6 @@ EVENT_FIELDS: tuple[tuple[str, str, pa.DataType, bool, str], ...] = (
 EVENT_COLUMNS: tuple[str, ...] = tuple(f[0] for f in EVENT_FIELDS)
 
 
-def __getattr__(name: str):
-    # The Spark schema is built on first use, so pyarrow-only readers (the model, the gates,
-    # scoring) never import pyspark.
-    if name == "EVENT_SCHEMA":
-        from pyspark.sql import types as T
-
-        spark_types = {
-            "string": T.StringType(),
-            "timestamp": T.TimestampType(),
-            "double": T.DoubleType(),
-            "bigint": T.LongType(),
-        }
-        return T.StructType(
-            [T.StructField(n, spark_types[t], null) for n, t, _, null, _ in EVENT_FIELDS]
-        )
-    raise AttributeError(name)
-
-
 # Lake partitions add event_date (the UTC date of event_time) to the contract.
 EVENT_ARROW_SCHEMA = pa.schema(
     [pa.field(n, a, nullable=nullable) for n, _, a, nullable, _ in EVENT_FIELDS]
@@ -54,10 +39,27 @@ EVENT_ARROW_SCHEMA = pa.schema(
 SESSIONIZED_ARROW_SCHEMA = EVENT_ARROW_SCHEMA.insert(
     len(EVENT_FIELDS), pa.field("is_bot", pa.bool_(), nullable=False)
 )
-# Every lake table read without Spark, by folder name.
+# Quarantined raw rows: where each came from, the line (personal values masked) and why.
+QUARANTINE_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("line_number", pa.int64(), nullable=False),
+        pa.field("raw_line", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("ingest_date", pa.date32(), nullable=False),
+    ]
+)
+# Every lake table, by folder name, with the column it is partitioned by.
 LAKE_TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "events": EVENT_ARROW_SCHEMA,
     "sessionized_events": SESSIONIZED_ARROW_SCHEMA,
+    "quarantine": QUARANTINE_ARROW_SCHEMA,
+}
+LAKE_PARTITION_COLUMN: dict[str, str] = {
+    "events": "event_date",
+    "sessionized_events": "event_date",
+    "quarantine": "ingest_date",
 }
 
 # Reason codes, documented once. A row gets the first reason that applies, in this order.
@@ -76,3 +78,36 @@ QUARANTINE_REASONS: dict[str, str] = {
     "future_event": "event time after the end of the run's window",
     "too_late": "event time before the run's window (older than the lateness allowance)",
 }
+
+
+@dataclass
+class RunSummary:
+    """Row accounting for the raw rows one run date owns: raw = clean + quarantined + duplicate.
+
+    Written once per run by ``pipeline.run_summaries.record_run_summaries`` (JSON beside the lake
+    and the warehouse tables ``etl_run_summary`` / ``etl_quarantine_counts``, one transaction).
+    """
+
+    source: str
+    run_date: str
+    raw_rows: int
+    clean_rows: int
+    quarantined_rows: int
+    duplicate_rows: int
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    partitions_written: list[str] = field(default_factory=list)
+    raw_files: list[str] = field(default_factory=list)
+
+    @property
+    def unaccounted_rows(self) -> int:
+        return self.raw_rows - self.clean_rows - self.quarantined_rows - self.duplicate_rows
+
+
+@dataclass(frozen=True)
+class BotActivity:
+    """Users flagged as bots on one event date (written by the sessionize job)."""
+
+    source: str
+    event_date: str
+    bot_users: int
+    bot_events: int

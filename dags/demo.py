@@ -1,4 +1,5 @@
-"""`make demo`: the whole pipeline on the embedded sample, through the real Airflow DAGs.
+"""`make demo` (``python -m dags.demo``): the whole pipeline on the embedded sample, through the
+real Airflow DAGs. Not a DAG file (``dags/.airflowignore``): it drives the DAGs.
 
 1. generates the seeded sample clickstream (60 days, 2,000 users) under data/raw/;
 2. runs the ``clickstream_daily`` DAG for every sample day (clean -> GX gate -> sessionize -> gate);
@@ -13,31 +14,15 @@ Spark session serves all days. Rerunning the demo replaces every output; nothing
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from dags.run import migrate_airflow_db
+from pipeline.settings import DAGS_DIR, REPO_ROOT, Settings, apply_process_env
 
-
-def pipeline_env(data_dir: Path) -> dict[str, str]:
-    """Environment that keeps every write under ``data_dir``."""
-    return {
-        "PIPELINE_DATA_DIR": str(data_dir),
-        "AIRFLOW_HOME": str(data_dir / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get(
-            "AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"
-        ),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
+REPO = REPO_ROOT
 
 
 def run_pipeline(
@@ -53,15 +38,13 @@ def run_pipeline(
     import pendulum
     from airflow.models import DagBag
 
-    from jobs.sample_data import SampleConfig, generate
+    from pipeline.sample_data import SampleConfig, generate
 
     raw = data_dir / "raw" / source
     generate(raw, SampleConfig(start=start, days=days, users=users))
     log(f"sample: {days} days x {users} users -> {raw}")
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True
-    )
-    dags = DagBag(dag_folder=str(REPO / "dags")).dags
+    migrate_airflow_db()
+    dags = DagBag(dag_folder=str(DAGS_DIR)).dags
 
     def test(dag_id: str, **kwargs):
         t0 = time.time()
@@ -90,17 +73,16 @@ def run_pipeline(
     return {"last_day": last, "etl_s": etl_s, "train_s": train_s, "score_s": score_s}
 
 
-def report(*, source: str, last_day: date) -> str:
+def report(*, settings: Settings, source: str, last_day: date) -> str:
     """What the demo produced, read back from the warehouse, the lake and MLflow."""
     import duckdb
     import mlflow
 
     from behavior_model.registry import configure_mlflow
-    from jobs.settings import get_settings
-    from jobs.warehouse import Warehouse
+    from pipeline.warehouse import Warehouse
 
-    s = get_settings()
-    wh = Warehouse()
+    s = settings
+    wh = Warehouse(s.warehouse_url)
     lake = s.source_lake(source)
     out = []
     raw, clean, quarantined, dup, unacc = wh.query(
@@ -132,12 +114,11 @@ def report(*, source: str, last_day: date) -> str:
 
     configure_mlflow(s)
     client = mlflow.MlflowClient()
-    champion = client.get_model_version_by_alias(s.registered_model_name, "champion")
+    model_name = s.registered_model_name(source)
+    champion = client.get_model_version_by_alias(model_name, "champion")
     run = client.get_run(champion.run_id)
     m = run.data.metrics
-    out.append(
-        f"Champion: {s.registered_model_name} version {champion.version} (run {champion.run_id})"
-    )
+    out.append(f"Champion: {model_name} version {champion.version} (run {champion.run_id})")
     for label in ("purchase", "churn"):
         out.append(
             f"  validation {label:<8} ROC-AUC {m[f'val_{label}_roc_auc']:.3f}  "
@@ -168,12 +149,11 @@ def report(*, source: str, last_day: date) -> str:
 
 
 def main() -> None:
-    data_dir = Path(os.environ.get("PIPELINE_DATA_DIR", REPO / "data")).resolve()
-    os.environ.update(pipeline_env(data_dir))
+    settings = apply_process_env()
     t0 = time.time()
-    result = run_pipeline(data_dir=data_dir, start=date(2026, 1, 1), days=60, users=2000)
+    result = run_pipeline(data_dir=settings.data_dir, start=date(2026, 1, 1), days=60, users=2000)
     print()
-    print(report(source="sample_clickstream", last_day=result["last_day"]))
+    print(report(settings=settings, source="sample_clickstream", last_day=result["last_day"]))
     print(
         f"\nDemo wall time {time.time() - t0:.0f}s (daily DAG x60 {result['etl_s']:.0f}s, "
         f"training {result['train_s']:.0f}s, scoring {result['score_s']:.0f}s)"

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.settings import get_settings
-
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
@@ -87,32 +85,52 @@ ETL_RUN_SUMMARY = Table(
         ("quarantined_rows", "BIGINT", "Rows rejected with a reason (see etl_quarantine_counts)"),
         ("duplicate_rows", "BIGINT", "Valid rows whose event_id was already seen"),
         ("unaccounted_rows", "BIGINT", "raw - clean - quarantined - duplicate; always 0"),
-        ("bot_users", "BIGINT", "Users flagged as bots in this event_date (kept, not scored)"),
-        ("bot_events", "BIGINT", "Events of flagged bot users in this event_date"),
     ),
     primary_key=("source", "run_date"),
 )
 
+ETL_BOT_ACTIVITY = Table(
+    name="etl_bot_activity",
+    comment=(
+        "Users flagged as bots per source and event date (more events in one minute than the "
+        "mapping's bot_events_per_minute): kept in the lake, left out of training and scoring."
+    ),
+    columns=(
+        ("source", "VARCHAR", "Source mapping name"),
+        ("event_date", "DATE", "UTC date of the events"),
+        ("bot_users", "BIGINT", "Users flagged as bots on this event date"),
+        ("bot_events", "BIGINT", "Events of those users on this event date"),
+    ),
+    primary_key=("source", "event_date"),
+)
+
 ETL_QUARANTINE_COUNTS = Table(
     name="etl_quarantine_counts",
-    comment="Quarantined rows per source, arrival day and reason code (codes: jobs/schema.py).",
+    comment="Quarantined rows per source, arrival day and reason code (codes: pipeline/contracts.py).",
     columns=(
         ("source", "VARCHAR", "Source mapping name"),
         ("run_date", "DATE", "Arrival day of the raw files"),
-        ("reason", "VARCHAR", "Reason code, e.g. malformed, missing_user_id, bad_timestamp"),
+        (
+            "reason",
+            "VARCHAR",
+            "Reason code, e.g. malformed, missing_user_id (pipeline/contracts.py)",
+        ),
         ("rows", "BIGINT", "Quarantined rows with that reason"),
     ),
     primary_key=("source", "run_date", "reason"),
 )
 
-TABLES = (USER_PROPENSITY_SCORES, ETL_RUN_SUMMARY, ETL_QUARANTINE_COUNTS)
+TABLES = (USER_PROPENSITY_SCORES, ETL_RUN_SUMMARY, ETL_QUARANTINE_COUNTS, ETL_BOT_ACTIVITY)
+
+# Rows for one table: (table, key the rows replace, rows in the table's column order).
+Replacement = tuple[Table, Mapping[str, Any], Sequence[Sequence[Any]]]
 
 
 class Warehouse:
     """A connection to the warehouse named by a URL, with the project's tables created."""
 
-    def __init__(self, url: str | None = None) -> None:
-        self.url = url or get_settings().warehouse_url
+    def __init__(self, url: str) -> None:
+        self.url = url
         if self.url.startswith("duckdb:///"):
             self.dialect = "duckdb"
         elif self.url.startswith(("postgresql://", "postgres://")):
@@ -151,34 +169,41 @@ class Warehouse:
 
     def replace(self, table: Table, key: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> int:
         """In one transaction, delete the rows matching ``key`` and insert ``rows``."""
-        return self.replace_many(table, [(key, rows)])
+        return self.replace_all([(table, key, rows)])
 
     def replace_many(
         self, table: Table, batches: Sequence[tuple[Mapping[str, Any], Sequence[Sequence[Any]]]]
     ) -> int:
-        """In one transaction, for each (key, rows): delete the key's rows, insert ``rows``.
+        """In one transaction, for each (key, rows): delete the key's rows, insert ``rows``."""
+        return self.replace_all([(table, key, rows) for key, rows in batches])
 
-        ``rows`` hold values in ``table.columns`` order; every row must match its key.
+    def replace_all(self, replacements: Sequence[Replacement]) -> int:
+        """In one transaction, for each (table, key, rows): delete the key's rows, insert ``rows``.
+
+        ``rows`` hold values in ``table.columns`` order; every row must match its key. A reader
+        sees all the replacements or none of them.
         """
-        cols = table.column_names
-        for key, rows in batches:
+        for table, key, rows in replacements:
+            cols = table.column_names
             for row in rows:
                 for k, v in key.items():
                     if row[cols.index(k)] != v:
                         raise ValueError(f"{table.name}: row {row} does not match key {dict(key)}")
         ph = self._ph()
-        insert = (
-            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join(ph for _ in cols)})"
-        )
         with self.connect() as con:
             self.create_tables(con)
             if self.dialect == "duckdb":
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    for key, rows in batches:
+                    for table, key, rows in replacements:
+                        cols = table.column_names
                         where = " AND ".join(f"{k} = {ph}" for k in key)
                         con.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
                         if rows:
+                            insert = (
+                                f"INSERT INTO {table.name} ({', '.join(cols)}) "
+                                f"VALUES ({', '.join(ph for _ in cols)})"
+                            )
                             con.executemany(insert, [list(r) for r in rows])
                     con.execute("COMMIT")
                 except BaseException:
@@ -186,16 +211,15 @@ class Warehouse:
                     raise
             else:
                 with con.transaction(), con.cursor() as cur:
-                    for key, rows in batches:
+                    for table, key, rows in replacements:
                         where = " AND ".join(f"{k} = {ph}" for k in key)
                         cur.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
                         if rows:
-                            with cur.copy(
-                                f"COPY {table.name} ({', '.join(cols)}) FROM STDIN"
-                            ) as copy:
+                            cols = ", ".join(table.column_names)
+                            with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
                                 for r in rows:
                                     copy.write_row(r)
-        return sum(len(rows) for _, rows in batches)
+        return sum(len(rows) for _, _, rows in replacements)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self.connect() as con:
@@ -205,22 +229,3 @@ class Warehouse:
             with con.cursor() as cur:
                 cur.execute(sql, list(params))
                 return cur.fetchall()
-
-
-def write_run_summaries(summaries: Sequence[Any], url: str | None = None) -> None:
-    """Replace each (source, run_date) in etl_run_summary and etl_quarantine_counts."""
-    from datetime import date
-
-    wh = Warehouse(url)
-    summary_batches, reason_batches = [], []
-    for s in summaries:
-        run_date = date.fromisoformat(s.run_date)
-        key = {"source": s.source, "run_date": run_date}
-        row = (s.source, run_date, s.raw_rows, s.clean_rows, s.quarantined_rows, s.duplicate_rows,
-               s.unaccounted_rows, s.bot_users, s.bot_events)  # fmt: skip
-        summary_batches.append((key, [row]))
-        reason_batches.append(
-            (key, [(s.source, run_date, r, n) for r, n in sorted(s.quarantined_by_reason.items())])
-        )
-    wh.replace_many(ETL_RUN_SUMMARY, summary_batches)
-    wh.replace_many(ETL_QUARANTINE_COUNTS, reason_batches)

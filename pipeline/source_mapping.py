@@ -1,8 +1,9 @@
 """Source mapping files: how one raw export becomes canonical events.
 
-A data engineer adds a source by writing one YAML file (see ``jobs/sources/template.yaml``); no Python
-per source. ``load_mapping("sample_clickstream")`` reads a packaged mapping, ``load_mapping(path)``
-reads any file.
+A data engineer adds a source by writing one YAML file (see ``pipeline/sources/template.yaml``); no
+Python per source. ``load_mapping("sample_clickstream")`` reads a packaged mapping,
+``load_mapping(path)`` reads any file. The mapping also carries what only the source's owner knows:
+how late events arrive, what a bot looks like, and the label horizons that fit its customers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jobs.schema import EVENT_TYPES
+from pipeline.contracts import EVENT_TYPES
 
 SOURCES_DIR = Path(__file__).parent / "sources"
 
@@ -59,6 +60,22 @@ class ReturnRule(BaseModel):
     prefix: str | None = None
 
 
+class Labels(BaseModel):
+    """What churn and purchase mean for this source's customers (the model's label windows).
+
+    A clickstream whose users come back every few days wants a week and two weeks; a wholesaler
+    that orders monthly wants a month and a quarter. Training, scoring and evaluation read these.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    # purchase = at least one purchase in [T, T + purchase_horizon_days)
+    purchase_horizon_days: int = Field(7, gt=0)
+    # churn = no event of any type in [T, T + churn_horizon_days)
+    churn_horizon_days: int = Field(14, gt=0)
+    # users with no event in [T - lookback_days, T) are not scored (nothing to say about them)
+    lookback_days: int = Field(28, gt=0)
+
+
 class SourceMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -82,10 +99,11 @@ class SourceMapping(BaseModel):
     pii_hash_columns: list[str] = []
     # Users above this many events in one minute are flagged as bots: kept in the lake with the
     # flag, left out of training and scoring, counted in the run summary.
-    bot_events_per_minute: int = 60
+    bot_events_per_minute: int = Field(60, gt=0)
     # Inactivity gap that splits sessions, and how many days late an event may arrive.
-    session_gap_minutes: int = 30
-    lateness_days: int = 2
+    session_gap_minutes: int = Field(30, gt=0)
+    lateness_days: int = Field(2, ge=0)
+    labels: Labels = Labels()
 
     @model_validator(mode="after")
     def _check(self) -> SourceMapping:
@@ -116,13 +134,23 @@ class SourceMapping(BaseModel):
         return list(dict.fromkeys(mapped + extra))
 
 
+def packaged_sources() -> list[str]:
+    """Names of the mappings shipped in ``pipeline/sources/`` (the template excluded)."""
+    return sorted(p.stem for p in SOURCES_DIR.glob("*.yaml") if p.stem != "template")
+
+
+class UnknownSourceError(FileNotFoundError):
+    """No mapping by that name or path: a configuration error, never worth a retry."""
+
+
 def load_mapping(name_or_path: str | Path) -> SourceMapping:
     """Load a packaged mapping by name, or any mapping file by path."""
     path = Path(name_or_path)
     if not path.suffix:
         path = SOURCES_DIR / f"{name_or_path}.yaml"
     if not path.exists():
-        known = sorted(p.stem for p in SOURCES_DIR.glob("*.yaml") if p.stem != "template")
-        raise FileNotFoundError(f"no source mapping {name_or_path!r}; packaged: {known}")
+        raise UnknownSourceError(
+            f"no source mapping {str(name_or_path)!r}; packaged: {packaged_sources()}"
+        )
     with path.open() as f:
         return SourceMapping.model_validate(yaml.safe_load(f))

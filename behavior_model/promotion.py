@@ -1,0 +1,80 @@
+"""The promotion rule: does a new model version take the ``champion`` alias? Pure, no MLflow.
+
+Both the new version and the champion are scored through the same path (``predict_users``) on the
+same validation users and labels; the decision and its numbers are logged as ``promotion.json``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from behavior_model.config import LABELS
+from behavior_model.metrics import binary_metrics
+
+
+def mean_roc_auc(metrics: dict[str, float]) -> float:
+    return float(np.mean([metrics[f"{label}_roc_auc"] for label in LABELS]))
+
+
+def metrics_on_validation(
+    predictor, events: pd.DataFrame, *, cutoff: pd.Timestamp, users: np.ndarray, labels: dict
+) -> dict[str, float]:
+    """A predictor's metrics on the given validation users and labels, via the scoring path.
+
+    Users a model does not score (another lookback) get its mean prediction.
+    """
+    scores = predictor.predict_users(events, cutoff).set_index("user_id")
+    aligned = scores.reindex(users)
+    aligned = aligned.fillna(aligned.mean())
+    out: dict[str, float] = {}
+    for label in LABELS:
+        for k, v in binary_metrics(
+            labels[label], aligned[f"{label}_probability"].to_numpy()
+        ).items():
+            out[f"{label}_{k}"] = float(v)
+    return out
+
+
+def decide_promotion(
+    new: dict[str, float],
+    champion: dict[str, float] | None,
+    *,
+    margin: float,
+    lightgbm: dict[str, float] | None = None,
+    lightgbm_margin: float | None = None,
+) -> dict:
+    """Whether the new version takes the champion alias, and why, with the numbers.
+
+    The first version always becomes champion (scoring needs one). Later versions must reach the
+    champion's mean validation ROC-AUC + ``margin`` and, unless ``lightgbm_margin`` is None,
+    LightGBM's on the same users + ``lightgbm_margin``.
+    """
+    new_auc = mean_roc_auc(new)
+    out: dict = {"new_mean_roc_auc": new_auc, "margin": margin, "lightgbm_margin": lightgbm_margin}
+    beats_lgbm = True
+    if lightgbm is not None and lightgbm_margin is not None:
+        lgbm_auc = mean_roc_auc(lightgbm)
+        beats_lgbm = bool(new_auc >= lgbm_auc + lightgbm_margin)
+        out |= {"lightgbm_mean_roc_auc": lgbm_auc, "beats_lightgbm": beats_lgbm}
+    if champion is None:
+        return out | {"promote": True, "reason": "first version: no champion yet"}
+    if math.isnan(new_auc):
+        return out | {"promote": False, "reason": "validation ROC-AUC undefined (one class only)"}
+    old_auc = mean_roc_auc(champion)
+    beats_champion = math.isnan(old_auc) or new_auc >= old_auc + margin
+    promote = bool(beats_champion and beats_lgbm)
+    reasons = [
+        f"new {new_auc:.4f} {'>=' if beats_champion else '<'} champion {old_auc:.4f} + {margin}"
+    ]
+    if "lightgbm_mean_roc_auc" in out:
+        reasons.append(
+            f"{'>=' if beats_lgbm else '<'} LightGBM {out['lightgbm_mean_roc_auc']:.4f} + {lightgbm_margin}"
+        )
+    return out | {
+        "promote": promote,
+        "champion_mean_roc_auc": old_auc,
+        "reason": "; ".join(reasons),
+    }
