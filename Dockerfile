@@ -11,6 +11,7 @@ ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
 
 WORKDIR /opt/pipeline
 COPY pyproject.toml constraints.txt README.md ./
+COPY pipeline ./pipeline
 COPY jobs ./jobs
 COPY behavior_model ./behavior_model
 COPY expectations ./expectations
@@ -18,4 +19,5 @@ COPY dags ./dags
 # torch first, CPU build (the same version the lock file pins), then the project with the lock file.
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
  && sed 's/^torch==.*/torch==2.13.0/' constraints.txt > /tmp/constraints.txt \
- && pip install --no-cache-dir -c /tmp/constraints.txt .
+ && pip install --no-cache-dir -c /tmp/constraints.txt -e .
+# Editable: docker-compose mounts the source folders over these for development.

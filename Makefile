@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # pipeline.settings.process_env itself, so the environment is declared once, there.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint bench-etl bench-train load-online-retail evaluate-online-retail clean
+.PHONY: venv demo test check-backfill lint bench-etl bench-train load-online-retail evaluate-online-retail clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# After `make demo`: the README's backfill command against a real `airflow standalone`, followed
+# through the REST API; checks every backfilled date's runs, lake partitions and scores.
+check-backfill: $(STAMP)
+	$(BIN)/python -m dags.backfill_check
 
 ONLINE_RETAIL ?= $(CURDIR)/../shared/data/online_retail/online_retail.csv.gz
 

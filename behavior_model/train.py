@@ -57,6 +57,21 @@ def evaluation_records(
     return report.evaluation_records(y, preds), y, preds
 
 
+def input_dataset(events: pd.DataFrame, ctx: RunContext):
+    """The training input as an MLflow dataset: events and users per event date of the lake table
+    (its digest changes when any day's data changes), with the table's path as its source."""
+    days = events["event_time"].dt.strftime("%Y-%m-%d")
+    daily = (
+        events.groupby(days)
+        .agg(events=("event_id", "size"), users=("user_id", "nunique"))
+        .rename_axis("event_date")
+        .reset_index()
+    )
+    return mlflow.data.from_pandas(
+        daily, source=str(ctx.lake.sessionized_events), name=f"{ctx.source}.sessionized_events"
+    )
+
+
 def train_and_register(
     events: pd.DataFrame, cfg: TrainConfig, ctx: RunContext, *, embedder: TextEmbedder | None = None
 ) -> dict:
@@ -72,6 +87,7 @@ def train_and_register(
         mlflow.log_params(
             cfg.flat() | {"source": ctx.source, "logical_date": logical_date.isoformat()}
         )
+        mlflow.log_input(input_dataset(events, ctx), context="training")
         trained = fit(
             events,
             cfg,

@@ -6,9 +6,13 @@ For each size: generate raw JSON lines with DuckDB (one folder per day, 1% exact
 0.2% rows without a user, 0.1% unknown event types), then, each engine in its own process:
 - Spark: the pipeline's own code (``jobs.ingest.ingest_range`` then ``jobs.sessionize.sessionize_range``)
   in one application; start-up timed separately;
-- DuckDB: the same semantics as SQL (parse every line as JSON text, reasons, dedup keeping the first
-  occurrence, 30-minute sessions with hashed ids, Parquet partitioned by event_date, quarantine and
-  counts), the single-machine reference.
+- DuckDB: a single-machine reference in SQL for the same pipeline on this generated data (parse
+  every line as JSON text, dedup keeping the first occurrence, 30-minute sessions with hashed ids,
+  Parquet partitioned by event_date, quarantine and counts). It checks only the 6 of the 13
+  quarantine reasons that can occur in the generated data (malformed, missing user or item, bad
+  timestamp, unknown event type, negative price) and none of the late-event window, bot flags or
+  PII masking; both engines produce the same counts here, but DuckDB does less work per row, so the
+  ratio flatters DuckDB.
 Peak memory is the process tree's peak RSS (the JVM included), sampled every 0.2 s.
 Results: benchmarks/results/etl.json and etl.md.
 """

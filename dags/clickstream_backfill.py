@@ -25,7 +25,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS
+from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS, SPARK_POOL
 from pipeline.settings import Settings
 from pipeline.source_mapping import packaged_sources
 
@@ -52,6 +52,8 @@ def _range(params: dict):
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    # Active once deployed: a backfill or a schedule on a paused DAG would sit queued silently.
+    is_paused_upon_creation=False,
     default_args=DEFAULT_ARGS | {"retries": 1},
     tags=["clickstream", "etl", "spark", "backfill"],
     doc_md=__doc__,
@@ -67,7 +69,7 @@ def _range(params: dict):
     },
 )
 def clickstream_backfill():
-    @task
+    @task(pool=SPARK_POOL)
     def ingest_range(**context) -> dict:
         from pathlib import Path
 
@@ -85,7 +87,7 @@ def clickstream_backfill():
         validate_clean_events(ctx, first=first)
         return loaded
 
-    @task
+    @task(pool=SPARK_POOL)
     def sessionize_range(loaded: dict, **context) -> list[str]:
         from jobs.sessionize import run
 

@@ -43,6 +43,8 @@ SETTINGS = Settings.from_env()
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    # Active once deployed: a backfill or a schedule on a paused DAG would sit queued silently.
+    is_paused_upon_creation=False,
     default_args=DEFAULT_ARGS,
     tags=["ml", "scoring", "warehouse"],
     doc_md=__doc__,

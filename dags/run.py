@@ -15,13 +15,23 @@ import time
 
 
 def migrate_airflow_db() -> None:
-    """Create or upgrade Airflow's metadata database (idempotent; needed before ``dag.test()``)."""
+    """Create or upgrade Airflow's metadata database and the ``spark`` pool (both idempotent).
+
+    The pool bounds how many Spark tasks run at once under the scheduler (a backfill of many
+    days); ``airflow standalone`` on the same AIRFLOW_HOME finds it there.
+    """
     import subprocess
 
-    cmd = [sys.executable, "-m", "airflow", "db", "migrate"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{done.stderr[-3000:]}")
+    from pipeline.assets import SPARK_POOL
+
+    airflow = [sys.executable, "-m", "airflow"]
+    for cmd in (
+        [*airflow, "db", "migrate"],
+        [*airflow, "pools", "set", SPARK_POOL, "1", "Spark jobs: one Spark application at a time"],
+    ):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[2:])} failed:\n{done.stderr[-3000:]}")
 
 
 def run_dag(dag_id: str, conf: dict, *, logical_date=None) -> str:

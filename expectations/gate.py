@@ -42,20 +42,24 @@ def run_gate(
     expectations: Sequence,
     *,
     docs_path: Path | None = None,
-    site_dir: Path | None = None,
+    site: Path | None = None,
     run_name: str | None = None,
 ) -> dict:
     """Validate ``data`` against ``expectations``; raise DataQualityError if any fails.
 
-    ``docs_path``: the validation result as JSON. ``site_dir``: GX Data Docs (HTML) updated with
-    this run, filed under ``run_name`` (the run date: a rerun replaces its own page).
-    Returns the validation result as a JSON-ready dict.
+    ``docs_path``: the validation result as JSON. ``site``: the source's Data Docs site, where
+    this run's page is filed under ``run_name`` (the run date: a rerun replaces its own page;
+    ``expectations.data_docs``). Returns the validation result as a JSON-ready dict.
     """
+    import tempfile
+
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
     ctx = _context()
     actions = []
+    built = tempfile.TemporaryDirectory(prefix="gx-site-") if site is not None else None
+    site_dir = Path(built.name) if built is not None else None
     if site_dir is not None:
         ctx.add_data_docs_site(
             site_name="pipeline",
@@ -97,7 +101,17 @@ def run_gate(
         run_id = RunIdentifier(
             run_name=run_name, run_time=pd.Timestamp(run_name[:10], tz="UTC").to_pydatetime()
         )
-    outcome = checkpoint.run(batch_parameters={"dataframe": data}, run_id=run_id)
+    try:
+        outcome = checkpoint.run(batch_parameters={"dataframe": data}, run_id=run_id)
+        if site is not None:
+            from expectations.data_docs import publish_page
+
+            publish_page(
+                site, built_site=site_dir, run_date=run_name or "unnamed", suite=suite_name
+            )
+    finally:
+        if built is not None:
+            built.cleanup()
     (result,) = outcome.run_results.values()
     described = json.loads(result.describe())
     if docs_path is not None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import pandas as pd
 
@@ -18,14 +17,15 @@ from pipeline.context import RunContext
 from pipeline.lake import Lake, read_partitions
 from pipeline.run_summaries import read_run_summary
 
+SUITES = ["run_summary", "quarantined_rows", "clean_events", "sessionized_events"]
 
-def _scope(ctx: RunContext, first: date | None) -> tuple[Path, date, list[date]]:
-    """(data docs folder, first partition checked, run dates whose summaries are checked)."""
-    docs = ctx.data_docs_dir / ctx.run_date.isoformat()
+
+def _scope(ctx: RunContext, first: date | None) -> tuple[date, list[date]]:
+    """(first partition checked, run dates whose summaries are checked)."""
     if first is None:
-        return docs, ctx.run_date - timedelta(days=ctx.mapping.lateness_days), [ctx.run_date]
+        return ctx.run_date - timedelta(days=ctx.mapping.lateness_days), [ctx.run_date]
     days = [first + timedelta(days=k) for k in range((ctx.run_date - first).days + 1)]
-    return docs, first, days
+    return first, days
 
 
 def summaries_frame(lake: Lake, days: list[date]) -> pd.DataFrame:
@@ -45,47 +45,45 @@ def read_quarantine(lake: Lake, days: list[date]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _gate(suite: str, data: pd.DataFrame, expectations: list, docs: Path, run_date: date) -> dict:
-    """One gate of a run: the JSON result and a Data Docs site in the run's folder.
+def _gate(ctx: RunContext, suite: str, data: pd.DataFrame, expectations: list) -> dict:
+    """One gate of a run: its JSON result and page in the source's Data Docs site, the site's
+    index rewritten (whatever the outcome) and runs past the retention removed."""
+    from expectations.data_docs import apply_retention, write_index
 
-    One site per (run date, suite): GX rebuilds a site from its in-memory stores, so a shared site
-    would keep only the last gate's page.
-    """
-    return run_gate(
-        suite,
-        data,
-        expectations,
-        docs_path=docs / f"{suite}.json",
-        site_dir=docs / suite,
-        run_name=run_date.isoformat(),
-    )
+    site, day = ctx.data_docs_dir, ctx.run_date.isoformat()
+    try:
+        return run_gate(
+            suite,
+            data,
+            expectations,
+            docs_path=site / "runs" / day / f"{suite}.json",
+            site=site,
+            run_name=day,
+        )
+    finally:
+        apply_retention(
+            site, run_date=ctx.run_date, retention_days=ctx.settings.data_docs_retention_days
+        )
+        write_index(site, source=ctx.source, suites=SUITES)
 
 
 def validate_clean_events(ctx: RunContext, *, first: date | None = None) -> dict:
     """Gate after cleaning: every summary reconciles, quarantined rows are explained, the rebuilt
     partitions are sound."""
-    docs, start, owned = _scope(ctx, first)
+    start, owned = _scope(ctx, first)
     lake, run_date = ctx.lake, ctx.run_date
     summaries = summaries_frame(lake, owned)
-    _gate(
-        "run_summary",
-        summaries,
-        suites.run_summary(require_rows_each_day=first is None),
-        docs,
-        run_date,
-    )
-    _gate(
-        "quarantined_rows", read_quarantine(lake, owned), suites.quarantined_rows(), docs, run_date
-    )
+    _gate(ctx, "run_summary", summaries, suites.run_summary(require_rows_each_day=first is None))
+    _gate(ctx, "quarantined_rows", read_quarantine(lake, owned), suites.quarantined_rows())
     events = read_partitions(lake.events, start=start, end=run_date)
     window_start = datetime.combine(start, time(), tzinfo=UTC)
     window_end = datetime.combine(run_date + timedelta(days=1), time(), tzinfo=UTC)
     window = suites.clean_events(window_start=window_start, window_end=window_end)
-    return _gate("clean_events", events, window, docs, run_date)
+    return _gate(ctx, "clean_events", events, window)
 
 
 def validate_sessionized_events(ctx: RunContext, *, first: date | None = None) -> dict:
     """Gate after sessionizing: every event has a session and a bot flag, ids stay unique."""
-    docs, start, _ = _scope(ctx, first)
+    start, _ = _scope(ctx, first)
     events = read_partitions(ctx.lake.sessionized_events, start=start, end=ctx.run_date)
-    return _gate("sessionized_events", events, suites.sessionized_events(), docs, ctx.run_date)
+    return _gate(ctx, "sessionized_events", events, suites.sessionized_events())

@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 
 from jobs.parse import SORT_LINES_BELOW_BYTES, number_lines, parse_lines, parse_time
 from jobs.partitions import write_partitions
-from jobs.privacy import hmac_sha256, redact_pii
+from jobs.privacy import hmac_sha256, mask_free_text, redact_pii
 from jobs.raw_files import RawFile, day_files, inspect
 from pipeline.context import RunContext
 from pipeline.contracts import EVENT_COLUMNS, RunSummary
@@ -53,10 +53,16 @@ class MissingExportError(FileNotFoundError):
 # ---------------------------------------------------------------------------------------------
 
 
+# Leading and trailing whitespace of any kind: tabs, non-breaking and other Unicode spaces, and the
+# zero-width ones (an id made only of them is missing, not a user).
+_EDGE_SPACE = r"(?U)^[\s\u200B\uFEFF]+|[\s\u200B\uFEFF]+$"
+
+
 def _text(mapping_column: str | None) -> Column:
+    """A mapped field as trimmed text; empty or whitespace-only values are null."""
     if mapping_column is None:
         return F.lit(None).cast("string")
-    value = F.trim(F.col(f"f.`{mapping_column}`"))
+    value = F.regexp_replace(F.col(f"f.`{mapping_column}`"), _EDGE_SPACE, "")
     return F.when(value != "", value)
 
 
@@ -140,8 +146,8 @@ def normalize_events(
         event_time.alias("event_time"),
         event_type.alias("event_type"),
         _text(c.item_id).alias("item_id"),
-        _text(c.category).alias("category"),
-        _text(c.item_text).alias("item_text"),
+        mask_free_text(_text(c.category)).alias("category"),
+        mask_free_text(_text(c.item_text)).alias("item_text"),
         price.alias("price"),
         quantity.alias("_quantity"),
         _text(c.session_id).alias("session_id"),
@@ -258,7 +264,9 @@ def classify(
         )
         # Quarantined lines are kept as valid text (invalid bytes become U+FFFD). Valid rows need
         # no raw text downstream: dropping it keeps the cached frame small.
-        line = redact_pii(F.make_valid_utf8("raw_line"), mapping=mapping, columns=header)
+        line = mask_free_text(
+            redact_pii(F.make_valid_utf8("raw_line"), mapping=mapping, columns=header)
+        )
         kept = F.when(F.col("reason").isNotNull(), line)
         parts.append(events.withColumn("quarantine_line", kept).drop("p", "raw_line"))
     if not parts:

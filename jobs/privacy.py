@@ -10,6 +10,20 @@ from pyspark.sql import functions as F
 from pipeline.source_mapping import SourceMapping
 
 REDACTED = "<redacted>"
+EMAIL_MASK, PHONE_MASK = "<email>", "<phone>"
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+# 8 to 15 digits, optionally led by + and split by spaces, dots, dashes or brackets: a phone
+# number. Product codes and sizes ("SET OF 12", "23 X 15 CM") have fewer digits in a row; dates
+# ("2010-12-01 08:26", "01.12.2010") are not phone numbers.
+_DATE = r"\d{4}-\d{2}-\d{2}|\d{2}[./-]\d{2}[./-]\d{4}"
+_PHONE = rf"(?<![\w+])(?!{_DATE})\+?\(?\d(?:[ .()-]{{0,2}}\d){{7,14}}(?![\w:])"
+
+
+def mask_free_text(text: Column) -> Column:
+    """E-mail addresses and phone numbers inside free text (an item description, a raw line)
+    replaced by ``<email>`` / ``<phone>``, so they never reach the lake, the embeddings or a table.
+    """
+    return F.regexp_replace(F.regexp_replace(text, _EMAIL, EMAIL_MASK), _PHONE, PHONE_MASK)
 
 
 def hmac_sha256(value: Column, secret: bytes) -> Column:

@@ -41,8 +41,14 @@ def get_spark(settings: Settings, app_name: str = "clickstream") -> SparkSession
     if active is not None:
         return active
     log.info("starting Spark (%s) for %s", settings.spark_master, app_name)
+    builder = SparkSession.builder
+    if settings.spark_driver_host:
+        # Executors on other hosts connect back to the driver by this name.
+        builder = builder.config("spark.driver.host", settings.spark_driver_host).config(
+            "spark.driver.bindAddress", "0.0.0.0"
+        )
     spark = (
-        SparkSession.builder.appName(app_name)
+        builder.appName(app_name)
         .master(settings.spark_master)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")

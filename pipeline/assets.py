@@ -10,6 +10,10 @@ from airflow.sdk import Asset
 # the lake; extra carries {"source", "run_date"}. nightly_scoring runs on it.
 SESSIONIZED_EVENTS = Asset(name="lake_sessionized_events", uri="file:///lake/sessionized_events")
 
+# Spark tasks take a slot of this pool (created by ``dags.run.migrate_airflow_db`` and the
+# compose stack's airflow-init): a backfill of many days runs its Spark work a few at a time.
+SPARK_POOL = "spark"
+
 DEFAULT_ARGS = {
     "owner": "data-platform",
     "retries": 2,

@@ -34,11 +34,17 @@ class Settings:
     # Daily volumes are small; a few shuffle partitions beat Spark's default 200.
     spark_shuffle_partitions: int = 4
     spark_driver_memory: str = "4g"
+    # The host name executors on other machines reach the driver at (a container's name); None =
+    # local mode, nothing to advertise.
+    spark_driver_host: str | None = None
     # Key for HMAC-SHA256 of personal identifiers (mapping ``pii_hash_columns``); None = unset,
     # and a mapping that needs it fails with a message naming PIPELINE_PII_SECRET.
     pii_secret: str | None = None
     # The DAGs' default ``source`` param.
     default_source: str = "sample_clickstream"
+    # Data Docs keep the gates' pages of this many run dates before the newest run (counted in
+    # run dates, never from "now").
+    data_docs_retention_days: int = 90
 
     @property
     def lake_dir(self) -> Path:
@@ -82,8 +88,10 @@ class Settings:
             spark_master=env.get("SPARK_MASTER", "local[2]"),
             spark_shuffle_partitions=int(env.get("SPARK_SHUFFLE_PARTITIONS", "4")),
             spark_driver_memory=env.get("SPARK_DRIVER_MEMORY", "4g"),
+            spark_driver_host=env.get("SPARK_DRIVER_HOST") or None,
             pii_secret=env.get("PIPELINE_PII_SECRET") or None,
             default_source=env.get("PIPELINE_SOURCE", "sample_clickstream"),
+            data_docs_retention_days=int(env.get("DATA_DOCS_RETENTION_DAYS", "90")),
         )
 
 
@@ -116,3 +124,8 @@ def apply_process_env(environ: dict[str, str] | None = None) -> Settings:
     for k, v in process_env(data_dir).items():
         env.setdefault(k, v)
     return Settings.from_env(env)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment plus ``extra``, for a child process (``airflow standalone``)."""
+    return dict(os.environ) | extra

@@ -143,16 +143,23 @@ class Warehouse:
     @contextmanager
     def connect(self) -> Iterator[Any]:
         if self.dialect == "duckdb":
+            import fcntl
+
             import duckdb
 
             path = Path(self.url.removeprefix("duckdb:///"))
             path = path if path.is_absolute() else Path("/") / path
             path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(path))
-            try:
-                yield con
-            finally:
-                con.close()
+            # A DuckDB file takes one writing process at a time: tasks running at once (a
+            # backfill) queue here instead of failing with "Could not set lock on file".
+            with open(path.with_name(path.name + ".lock"), "a+") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                con = duckdb.connect(str(path))
+                try:
+                    yield con
+                finally:
+                    con.close()
+                    fcntl.flock(lock, fcntl.LOCK_UN)
         else:
             import psycopg
 

@@ -16,6 +16,8 @@ import pytest
 from pipeline.settings import Settings, process_env
 
 _DATA = Path(tempfile.mkdtemp(prefix="pipeline-tests-"))
+# mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which Settings.from_env would follow.
+_STORE_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "WAREHOUSE_URL")
 for _var in ("WAREHOUSE_URL", "MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_ROOT", "SPARK_MASTER"):
     os.environ.pop(_var, None)
 os.environ.update(process_env(_DATA) | {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
@@ -32,6 +34,14 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+@pytest.fixture(autouse=True)
+def _session_stores(monkeypatch):
+    """Every test starts on the session's data folder, whatever an earlier test pointed MLflow at."""
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(_DATA))
+    for var in _STORE_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture(scope="session")
 def spark(settings):
     """One local Spark session for the whole test run (start-up costs ~8 s)."""
@@ -44,8 +54,15 @@ def spark(settings):
     session.stop()
 
 
+def use_data_dir(monkeypatch, data_dir: Path) -> Settings:
+    """Point every store (lake, warehouse, MLflow) at ``data_dir`` for the rest of the test."""
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
+    for var in _STORE_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    return Settings.from_env()
+
+
 @pytest.fixture
 def isolated_settings(tmp_path, monkeypatch) -> Settings:
     """Settings on a fresh data folder (lake, warehouse, MLflow) for one test."""
-    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))
-    return Settings.from_env()
+    return use_data_dir(monkeypatch, tmp_path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,21 +37,78 @@ def test_services_and_shared_environment(compose):
     assert {"postgres", "mlflow", "spark-master", "spark-worker", "airflow-init", "airflow-api-server",
             "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"} <= set(services)  # fmt: skip
     env = services["airflow-scheduler"]["environment"]
-    # Every variable the code reads to pick production resources is set for the workers.
+    # Every variable the settings read to pick production resources is set for the workers.
     code = (REPO / "pipeline" / "settings.py").read_text()
-    for var in (
-        "PIPELINE_DATA_DIR",
-        "WAREHOUSE_URL",
-        "MLFLOW_TRACKING_URI",
-        "MLFLOW_ARTIFACT_ROOT",
-        "SPARK_MASTER",
-    ):
+    for var in ("PIPELINE_DATA_DIR", "WAREHOUSE_URL", "MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_ROOT",
+                "SPARK_MASTER", "PIPELINE_PII_SECRET", "SPARK_DRIVER_HOST"):  # fmt: skip
         assert var in env and f'"{var}"' in code, var
     assert env["WAREHOUSE_URL"].startswith("postgresql://")
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/pipeline/dags"
+    # The Spark driver runs in the scheduler's task processes: executors reach it by host name.
+    assert env["SPARK_DRIVER_HOST"] == services["airflow-scheduler"]["hostname"]
     init_sql = (REPO / "docker" / "postgres-init.sql").read_text()
     for db in ("airflow", "mlflow", "warehouse"):
         assert f"CREATE DATABASE {db};" in init_sql
+
+
+def test_secure_by_default(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        env = service.get("environment", {})
+        for var, value in env.items():
+            if any(w in var for w in ("PASSWORD", "SECRET", "FERNET")) and not var.endswith(
+                "_FILE"
+            ):
+                assert str(value).startswith("${") and ":?" in str(value), (
+                    f"{name}: {var} has a default"
+                )
+        assert "SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in env, name
+        # Published ports listen on the loopback only; the database is not published at all.
+        assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), name
+    assert "ports" not in services["postgres"]
+    assert services["airflow-scheduler"]["environment"]["AIRFLOW__CORE__FERNET_KEY"].startswith(
+        "${"
+    )
+    assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_every_long_running_service_has_a_health_check(compose):
+    for name, service in compose["services"].items():
+        if name != "airflow-init":  # a one-shot job; the others wait for its completion
+            assert "test" in service.get("healthcheck", {}), name
+
+
+def test_code_is_mounted_for_development(compose):
+    volumes = compose["services"]["airflow-scheduler"]["volumes"]
+    for package in ("dags", "pipeline", "jobs", "expectations", "behavior_model"):
+        assert f"./{package}:/opt/pipeline/{package}" in volumes
+    assert "-e ." in (REPO / "Dockerfile").read_text()  # editable: the mounted code is what runs
+
+
+def _compose_config(env_file: Path) -> subprocess.CompletedProcess:
+    cli = shutil.which("docker-compose")
+    if cli is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    return subprocess.run(
+        [cli, "-f", str(REPO / "docker-compose.yaml"), "--env-file", str(env_file), "config"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+
+
+def test_compose_config_validates_with_the_example_env(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text((REPO / ".env.example").read_text())
+    done = _compose_config(env)
+    assert done.returncode == 0, done.stderr
+    assert "replace-me" in done.stdout and "${" not in done.stdout
+
+
+def test_compose_refuses_to_start_without_the_secrets(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("")
+    done = _compose_config(env)
+    assert done.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -64,13 +122,22 @@ def test_services_and_shared_environment(compose):
     ],
 )
 def test_airflow_commands_exist(compose, service):
-    argv = _command(compose["services"][service])
-    assert argv[0] == "airflow"
-    out = subprocess.run(
-        [str(BIN / "airflow"), *argv[1:], "--help"], capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert f"usage: airflow {' '.join(argv[1:2])}" in out.stdout.lower()
+    command = " ".join(compose["services"][service]["command"].split())
+    if command.startswith('bash -c "'):
+        command = command.removeprefix('bash -c "').removesuffix('"')
+    for part in command.split("&&"):
+        argv = shlex.split(part)
+        assert argv[0] == "airflow"
+        # The subcommand (two words for the `db` and `pools` groups), then its --help.
+        sub = argv[1:3] if argv[1] in ("db", "pools") else argv[1:2]
+        out = subprocess.run(
+            [str(BIN / "airflow"), *sub, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert f"usage: airflow {argv[1]}" in out.stdout.lower()
 
 
 def _free_port() -> int:
@@ -95,9 +162,11 @@ def _wait_http(url: str, proc: subprocess.Popen, seconds: float = 90) -> str:
 def test_mlflow_server_command_serves(compose, tmp_path):
     argv = _command(compose["services"]["mlflow"])
     port = _free_port()
-    # Same command; the PostgreSQL store and /data volume replaced by SQLite and a temp folder.
+    # Same command; the /data volume replaced by a temp folder, and the PostgreSQL store the
+    # service gets from MLFLOW_BACKEND_STORE_URI by SQLite.
+    service_env = compose["services"]["mlflow"]["environment"]
+    assert service_env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql://pipeline:${")
     swap = {"--port": str(port), "--host": "127.0.0.1",
-            "--backend-store-uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
             "--artifacts-destination": str(tmp_path / "artifacts")}  # fmt: skip
     argv = [
         swap.get(prev, a) if prev in swap else a for prev, a in zip([""] + argv, argv, strict=False)
@@ -105,7 +174,8 @@ def test_mlflow_server_command_serves(compose, tmp_path):
     proc = subprocess.Popen(
         [str(BIN / "mlflow"), *argv[1:], "--workers", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=os.environ | {"PATH": f"{BIN}:{os.environ['PATH']}"},
+        env=os.environ | {"PATH": f"{BIN}:{os.environ['PATH']}",
+                          "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
     )  # fmt: skip
     try:
         assert _wait_http(f"http://127.0.0.1:{port}/health", proc).strip() == "OK"

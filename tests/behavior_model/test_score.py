@@ -18,6 +18,7 @@ from pipeline.sample_data import SampleConfig, canonical_events
 from pipeline.source_mapping import load_mapping
 from pipeline.warehouse import USER_PROPENSITY_SCORES
 from tests.behavior_model.conftest import write_sessionized
+from tests.conftest import use_data_dir
 
 pytestmark = pytest.mark.slow
 SCORE_DATE = date(2026, 2, 19)
@@ -26,11 +27,8 @@ SCORE_DATE = date(2026, 2, 19)
 @pytest.fixture(scope="module")
 def two_versions(tmp_path_factory):
     """A lake and two registered versions that score differently; version 1 is champion."""
-    from pipeline.settings import Settings
-
     mp = pytest.MonkeyPatch()
-    mp.setenv("PIPELINE_DATA_DIR", str(tmp_path_factory.mktemp("score")))
-    settings = Settings.from_env()
+    settings = use_data_dir(mp, tmp_path_factory.mktemp("score"))
     ctx = RunContext(settings, load_mapping("sample_clickstream"), SCORE_DATE)
     events = canonical_events(SampleConfig(days=50, users=200, seed=5))
     write_sessionized(ctx.lake, events)

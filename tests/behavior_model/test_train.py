@@ -60,6 +60,10 @@ def test_a_worse_model_does_not_become_champion(isolated_settings):
         for m in ("recency", "logistic_regression", "lightgbm", "behavior_model")
     } <= models
     assert "val_purchase_lightgbm_roc_auc" in run.data.metrics
+    # The run names its input: the source's sessionized events, one row per event date.
+    (dataset,) = run.inputs.dataset_inputs
+    assert dataset.dataset.name == "sample_clickstream.sessionized_events"
+    assert dataset.tags[0].value == "training"
     # The registered version explains itself in the registry.
     v = mlflow.MlflowClient().get_model_version(ctx.registered_model_name, "2")
     assert (

@@ -33,6 +33,7 @@ def test_dag_has_docs_tags_retries(dagbag, dag_id):
     assert dag.fileloc.endswith(f"{dag_id}.py")  # dag_id = file name
     assert dag.tags and dag.doc_md and len(dag.doc_md) > 200
     assert dag.max_active_runs == 1
+    assert dag.is_paused_upon_creation is False
     assert dag.tasks and all(t.retries >= 1 for t in dag.tasks)
 
 
@@ -49,5 +50,10 @@ def test_daily_tasks_chain_clean_validate_sessionize(dagbag):
     daily = dagbag.dags["clickstream_daily"]
     order = [t.task_id for t in daily.topological_sort()]
     assert order == [
-        "clean_events", "validate_clean_events", "sessionize_events", "validate_sessionized_events",
+        "wait_for_export", "clean_events", "validate_clean_events", "sessionize_events",
+        "validate_sessionized_events",
     ]  # fmt: skip
+    assert {t.task_id for t in daily.tasks if t.pool == "spark"} == {
+        "clean_events",
+        "sessionize_events",
+    }

@@ -28,21 +28,20 @@ def _events(n: int = 4) -> pd.DataFrame:
     )
 
 
-def test_clean_events_pass_and_data_docs_are_written(tmp_path):
-    kwargs = dict(docs_path=tmp_path / "r.json", site_dir=tmp_path / "site", run_name="2026-01-01")
+def test_clean_events_pass_and_their_page_is_filed_under_the_run_date(tmp_path):
+    site = tmp_path / "site"
+    kwargs = dict(docs_path=site / "runs" / "2026-01-01" / "clean_events.json", site=site,
+                  run_name="2026-01-01")  # fmt: skip
     result = run_gate("clean_events", _events(), suites.clean_events(**WINDOW), **kwargs)
     assert result["success"] is True
     assert result["statistics"]["unsuccessful_expectations"] == 0
-    assert (tmp_path / "r.json").exists()
-    site = tmp_path / "site"
-    pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
-    assert "index.html" in pages and "expectations/clean_events.html" in pages
-    runs = [p for p in pages if p.startswith("validations/clean_events/2026-01-01/")]
-    assert len(runs) == 1
+    assert kwargs["docs_path"].exists()
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")) == [
+        "runs/2026-01-01/clean_events.html"
+    ]
     # A rerun of the same date replaces its page instead of adding one.
     run_gate("clean_events", _events(), suites.clean_events(**WINDOW), **kwargs)
-    again = [p for p in site.rglob("*.html") if "validations/clean_events" in p.as_posix()]
-    assert len(again) == 1
+    assert len(list(site.rglob("*.html"))) == 1
 
 
 def test_bad_rows_stop_the_run_naming_expectation_and_rows(tmp_path):
@@ -67,9 +66,9 @@ def test_empty_day_fails_the_row_count():
 
 def test_reconciliation_must_hold():
     row = {"raw_rows": 10, "clean_rows": 7, "quarantined_rows": 1, "duplicate_rows": 1}
-    ok = pd.DataFrame([row | {"unaccounted_rows": 1}])
+    unreconciled = pd.DataFrame([row | {"unaccounted_rows": 1}])
     with pytest.raises(DataQualityError, match="unaccounted_rows"):
-        run_gate("run_summary", ok, suites.run_summary())
+        run_gate("run_summary", unreconciled, suites.run_summary())
     fixed = pd.DataFrame([row | {"quarantined_rows": 2, "unaccounted_rows": 0}])
     assert run_gate("run_summary", fixed, suites.run_summary())["success"] is True
 

@@ -93,4 +93,8 @@ CASES = [
     Case("json_nan_and_types", JSONL, "nan.jsonl",
          csv(jrow(1, price="NaN"), jrow(2, price=-3), jrow(3, type="purchase"), jrow(4, ts=1767607200000), jrow(5, user=None)),
          {"bad_number": 1, "negative_price": 1, "unknown_event_type": 1, "bad_timestamp": 1, "missing_user_id": 1}),
+    Case("missing_event_id", CSV, "noid.csv", csv(HEADER, row(1), row(2).replace("e2,", ",", 1), row(3).replace("e3,", "  ,", 1)), {"clean": 1, "missing_event_id": 2}),
+    # Ids made only of whitespace of any kind are missing, not users (tab, no-break and ideographic spaces).
+    Case("whitespace_ids", JSONL, "space.jsonl", csv(jrow(1), jrow(2, user="\t"), jrow(3, user="\u00a0 \u3000"), jrow(4, item="\u200b"), jrow(5, user="\u00a0u5\t")),
+         {"clean": 2, "missing_user_id": 2, "missing_item_id": 1}),
 ]  # fmt: skip

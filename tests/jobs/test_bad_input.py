@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -10,7 +11,8 @@ from pyspark.sql import functions as F
 
 from jobs.clean import classify
 from jobs.raw_files import RawFileError, inspect
-from tests.jobs.bad_input_corpus import CASES, Case
+from pipeline.contracts import QUARANTINE_REASONS
+from tests.jobs.bad_input_corpus import CASES, JSONL, Case, jrow
 
 WINDOW = dict(
     window_start=datetime(2026, 1, 1, tzinfo=UTC), window_end=datetime(2026, 2, 1, tzinfo=UTC)
@@ -24,8 +26,25 @@ def _run(spark, case: Case, tmp_path):
     return classify(spark, [raw], mapping=case.mapping, **WINDOW)
 
 
-def test_the_corpus_covers_at_least_fifteen_kinds():
+def test_the_corpus_covers_every_quarantine_reason():
     assert len({c.name for c in CASES}) == len(CASES) >= 15
+    expected = {reason for c in CASES for reason in c.expected}
+    assert set(QUARANTINE_REASONS) <= expected, set(QUARANTINE_REASONS) - expected
+
+
+def test_whitespace_is_trimmed_and_free_text_loses_personal_data(spark, tmp_path):
+    (case,) = [c for c in CASES if c.name == "whitespace_ids"]
+    users = {r.user_id for r in _run(spark, case, tmp_path).filter("reason IS NULL").collect()}
+    assert users == {"u1", "u5"}
+    text = Case(
+        "pii_in_text", JSONL, "text.jsonl",
+        (jrow(1, item="I1", text="MUG, questions to jo@example.org or +44 20 7946 0958") + "\n").encode(),
+    )  # fmt: skip
+    mapping = text.mapping.model_copy(
+        update={"columns": text.mapping.columns.model_copy(update={"item_text": "text"})}
+    )
+    (row,) = _run(spark, replace(text, mapping=mapping), tmp_path).collect()
+    assert row.reason is None and row.item_text == "MUG, questions to <email> or <phone>"
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

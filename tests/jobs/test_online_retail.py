@@ -14,6 +14,7 @@ import pytest
 from dags.run import run_dag
 from pipeline.settings import Settings
 from pipeline.warehouse import Warehouse
+from tests.conftest import use_data_dir
 
 pytestmark = pytest.mark.slow
 ONLINE_RETAIL = (
@@ -31,9 +32,9 @@ def loaded(spark, tmp_path_factory):
     if not ONLINE_RETAIL.exists():
         pytest.skip(f"Online Retail not found at {ONLINE_RETAIL}")
     mp = pytest.MonkeyPatch()
-    mp.setenv("PIPELINE_DATA_DIR", str(tmp_path_factory.mktemp("online_retail")))
+    settings = use_data_dir(mp, tmp_path_factory.mktemp("online_retail"))
     assert _load() == "success"
-    yield Settings.from_env()
+    yield settings
     mp.undo()
 
 
@@ -42,6 +43,12 @@ def _load() -> str:
     conf = {"source": "online_retail", "path": str(ONLINE_RETAIL),
             "from_date": FIRST.isoformat(), "to_date": LAST.isoformat()}  # fmt: skip
     return run_dag("clickstream_backfill", conf)
+
+
+@pytest.fixture
+def on_loaded(loaded, monkeypatch):
+    """This test runs against the loaded data folder (the DAG tasks read it from the env)."""
+    return use_data_dir(monkeypatch, loaded.data_dir)
 
 
 def _summary():
@@ -59,8 +66,8 @@ def _lake():
     ).fetchall()[0]
 
 
-def test_every_row_is_accounted_for(loaded):
-    reasons = Warehouse(loaded.warehouse_url).query(
+def test_every_row_is_accounted_for(on_loaded):
+    reasons = Warehouse(on_loaded.warehouse_url).query(
         "SELECT reason, sum(rows) FROM etl_quarantine_counts WHERE source = 'online_retail' "
         "GROUP BY reason"
     )
@@ -75,7 +82,7 @@ def test_every_row_is_accounted_for(loaded):
     assert quantity > 0 and returns > 0  # cancellations became returns with positive quantities
 
 
-def test_rerunning_the_load_changes_nothing(loaded):
+def test_rerunning_the_load_changes_nothing(on_loaded):
     before_summary, before_lake = _summary(), _lake()
     assert _load() == "success"
     assert _summary() == before_summary
