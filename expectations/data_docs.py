@@ -36,6 +36,8 @@ _CDN = {
     r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/1\.9\.0/css/bootstrap-datepicker\.min\.css": "bootstrap-datepicker.min.css",
     r"https://cdnjs\.cloudflare\.com/ajax/libs/bootstrap-datepicker/1\.9\.0/js/bootstrap-datepicker\.min\.js": "bootstrap-datepicker.min.js",
     r"https://cdnjs\.cloudflare\.com/ajax/libs/font-awesome/6\.6\.0/css/all\.min\.css": "fontawesome.min.css",
+    # GX's logo from its S3 bucket: the copy GX ships in its own static folder.
+    r"https://great-expectations-web-assets\.s3\.[a-z0-9-]+\.amazonaws\.com/[a-z_-]+\.png(\?[^\"]*)?": "../images/logo-long.png",
     r"https://cdn\.jsdelivr\.net/npm/@forevolve/bootstrap-dark@1\.1\.0/dist/css/bootstrap-prefers-dark\.css": "",
     r"https://cdn\.jsdelivr\.net/npm/vega(-lite|-embed)?@\d+": "",
 }
