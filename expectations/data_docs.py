@@ -20,7 +20,8 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
-VENDOR = Path(__file__).parent / "data_docs_static" / "vendor"
+# vendor/ (CSS, JS) and webfonts/ (fontawesome.min.css loads ../webfonts/*), copied to <site>/static.
+SHIPPED_STATIC = Path(__file__).parent / "data_docs_static"
 
 # CDN address in the GX templates -> vendored file ("" drops the tag: dark theme and chart
 # libraries, which our suites do not use).
@@ -76,7 +77,7 @@ def ensure_static(site: Path, gx_static: Path) -> None:
     if not (static / "vendor").exists():
         if gx_static.exists():
             shutil.copytree(gx_static, static, dirs_exist_ok=True)
-        shutil.copytree(VENDOR, static / "vendor", dirs_exist_ok=True)
+        shutil.copytree(SHIPPED_STATIC, static, dirs_exist_ok=True)
 
 
 def apply_retention(site: Path, *, run_date: date, retention_days: int) -> list[str]:

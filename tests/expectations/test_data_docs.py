@@ -38,6 +38,8 @@ def test_pages_load_nothing_from_the_network_and_the_index_links_every_run(tmp_p
     for ref in re.findall(r"(?:src|href)=\"(\.\./\.\./static/[^\"]+)\"", page):
         assert (site / ref.removeprefix("../../")).exists(), ref
     assert "bootstrap.min.css" in page and "jquery.min.js" in page
+    # The icon font the stylesheet loads (../webfonts/ from static/vendor/) is there too.
+    assert (site / "static" / "webfonts" / "fa-solid-900.woff2").exists()
     # Newest first, the failure visible.
     assert index.index("2026-01-02") < index.index("2026-01-01")
     assert "runs/2026-01-02/run_summary.html'>FAILED" in index
