@@ -22,7 +22,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from behavior_model.predictor import BehaviorPredictor
 from pipeline.contracts import EVENT_FIELDS
-from pipeline.settings import Settings
+from pipeline.settings import Settings, environment_unchanged
 
 CHAMPION = "champion"
 
@@ -50,8 +50,9 @@ def configure_mlflow(settings: Settings) -> str:
         Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    with environment_unchanged("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     exp = mlflow.get_experiment_by_name(settings.mlflow_experiment)
     if exp is None:
         exp_id = mlflow.create_experiment(

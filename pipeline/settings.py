@@ -11,7 +11,8 @@ down; no module below them reads ``os.environ`` (``tests/test_import_graph.py`` 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,3 +130,22 @@ def apply_process_env(environ: dict[str, str] | None = None) -> Settings:
 def child_env(**extra: str) -> dict[str, str]:
     """This process's environment plus ``extra``, for a child process (``airflow standalone``)."""
     return dict(os.environ) | extra
+
+
+@contextmanager
+def environment_unchanged(*names: str) -> Iterator[None]:
+    """Undo what a library writes to these variables inside the block.
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI``; left there, the next
+    ``Settings.from_env()`` in the same process (``dag.test()``, the tests) would follow the last
+    store configured instead of its own settings.
+    """
+    before = {n: os.environ.get(n) for n in names}
+    try:
+        yield
+    finally:
+        for n, v in before.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v

@@ -40,3 +40,17 @@ def test_process_env_fills_in_only_what_is_unset(tmp_path):
     assert Path(env["AIRFLOW__CORE__DAGS_FOLDER"]).name == "dags"
     assert settings.data_dir == tmp_path
     assert set(process_env(tmp_path)) <= set(env)
+
+
+def test_configuring_mlflow_leaves_the_environment_to_the_settings(tmp_path, monkeypatch):
+    """MLflow exports MLFLOW_TRACKING_URI when told a store; the next settings must not follow it."""
+    from behavior_model.registry import configure_mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "a"))
+    configure_mlflow(Settings.from_env())
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "b"))
+    assert (
+        Settings.from_env().mlflow_tracking_uri
+        == f"sqlite:///{tmp_path / 'b' / 'mlflow' / 'mlflow.db'}"
+    )
