@@ -22,9 +22,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from pipeline.assets import DEFAULT_ARGS, run_context, run_date_of
+from pipeline.assets import DEFAULT_ARGS, run_context, run_date_of, run_date_param, source_param
 from pipeline.settings import Settings
-from pipeline.source_mapping import packaged_sources
 
 SETTINGS = Settings.from_env()
 
@@ -41,15 +40,8 @@ SETTINGS = Settings.from_env()
     tags=["ml", "training", "mlflow"],
     doc_md=__doc__,
     params={
-        "source": Param(
-            SETTINGS.default_source, enum=packaged_sources(), description="source mapping"
-        ),
-        "run_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="YYYY-MM-DD; empty = logical date",
-        ),
+        "source": source_param(SETTINGS.default_source),
+        "run_date": run_date_param(),
         "device": Param("auto", enum=["auto", "cpu", "cuda"], description="training device"),
     },
 )

@@ -25,9 +25,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS, SPARK_POOL
+from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS, SPARK_POOL, source_param
 from pipeline.settings import Settings
-from pipeline.source_mapping import packaged_sources
 
 SETTINGS = Settings.from_env()
 
@@ -58,9 +57,7 @@ def _range(params: dict):
     tags=["clickstream", "etl", "spark", "backfill"],
     doc_md=__doc__,
     params={
-        "source": Param(
-            SETTINGS.default_source, enum=packaged_sources(), description="source mapping"
-        ),
+        "source": source_param(SETTINGS.default_source),
         "path": Param(
             "", type="string", description="raw file or folder; empty = data/raw/<source>"
         ),

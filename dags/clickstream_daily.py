@@ -23,11 +23,18 @@ backfill of many days does not start many Spark applications at once.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
+from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
-from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS, SPARK_POOL, run_context, run_date_of
+from pipeline.assets import (
+    DEFAULT_ARGS,
+    SESSIONIZED_EVENTS,
+    SPARK_POOL,
+    run_context,
+    run_date_of,
+    run_date_param,
+    source_param,
+)
 from pipeline.settings import Settings
-from pipeline.source_mapping import packaged_sources
 
 SETTINGS = Settings.from_env()
 
@@ -44,15 +51,8 @@ SETTINGS = Settings.from_env()
     tags=["clickstream", "etl", "spark", "great-expectations"],
     doc_md=__doc__,
     params={
-        "source": Param(
-            SETTINGS.default_source, enum=packaged_sources(), description="source mapping"
-        ),
-        "run_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="YYYY-MM-DD; empty = logical date",
-        ),
+        "source": source_param(SETTINGS.default_source),
+        "run_date": run_date_param(),
     },
 )
 def clickstream_daily():

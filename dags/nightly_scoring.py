@@ -30,9 +30,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS
+from pipeline.assets import DEFAULT_ARGS, SESSIONIZED_EVENTS, source_param
 from pipeline.settings import Settings
-from pipeline.source_mapping import packaged_sources
 
 SETTINGS = Settings.from_env()
 
@@ -49,9 +48,7 @@ SETTINGS = Settings.from_env()
     tags=["ml", "scoring", "warehouse"],
     doc_md=__doc__,
     params={
-        "source": Param(
-            SETTINGS.default_source, enum=packaged_sources(), description="source mapping"
-        ),
+        "source": source_param(SETTINGS.default_source),
         "score_date": Param(
             None,
             type=["null", "string"],

@@ -21,6 +21,25 @@ DEFAULT_ARGS = {
 }
 
 
+def source_param(default: str):
+    """The ``source`` Param every DAG takes: one of the shipped mappings, so a typo is refused
+    in the trigger form instead of failing a task."""
+    from airflow.sdk import Param
+
+    from pipeline.source_mapping import packaged_sources
+
+    return Param(default, enum=packaged_sources(), description="source mapping (pipeline/sources/)")
+
+
+def run_date_param():
+    """Optional ``run_date`` Param: a manual trigger may name the day instead of a logical date."""
+    from airflow.sdk import Param
+
+    return Param(
+        None, type=["null", "string"], format="date", description="YYYY-MM-DD; empty = logical date"
+    )
+
+
 def run_date_of(context) -> date:
     """The date a run processes: ``params.run_date`` if given, else the run's logical date.
 

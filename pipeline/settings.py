@@ -115,14 +115,15 @@ def process_env(data_dir: Path) -> dict[str, str]:
     }
 
 
-def apply_process_env(environ: dict[str, str] | None = None) -> Settings:
-    """Fill in ``process_env`` where the caller has not set a variable; return the settings.
-
-    Call it first in an entry point, before Airflow or MLflow is imported.
+def apply_process_env(
+    environ: dict[str, str] | None = None, *, defaults: Mapping[str, str] | None = None
+) -> Settings:
+    """Fill in ``process_env`` (and ``defaults``) where the caller has not set a variable; return
+    the settings. Call it first in an entry point, before Airflow or MLflow is imported.
     """
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("PIPELINE_DATA_DIR", REPO_ROOT / "data")).resolve()
-    for k, v in process_env(data_dir).items():
+    for k, v in (process_env(data_dir) | dict(defaults or {})).items():
         env.setdefault(k, v)
     return Settings.from_env(env)
 
