@@ -88,7 +88,11 @@ def main() -> None:
     if not settings.source_lake("sample_clickstream").exists():
         raise SystemExit("no demo lake: run `make demo` first")
     port = _free_port()
-    env = child_env(AIRFLOW__API__PORT=str(port))
+    # The api-server and the execution API the task workers call must agree on the port.
+    env = child_env(
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+    )
     log = open(settings.airflow_home / "backfill_check.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         ["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -112,8 +116,19 @@ def main() -> None:
             print(f"{dag_id}: paused={dag['is_paused']}")
             if dag["is_paused"]:
                 failures.append(f"{dag_id} is paused: a backfill would sit queued")
+        # A backfill left running by an interrupted check would refuse the new one.
+        for b in api.call("GET", "/api/v2/backfills?dag_id=clickstream_daily")["backfills"]:
+            if not b.get("completed_at"):
+                api.call("PUT", f"/api/v2/backfills/{b['id']}/cancel")
+                print(f"cancelled backfill {b['id']} left from an earlier run")
         t0 = time.time()
-        done = subprocess.run(BACKFILL.split(), env=env, capture_output=True, text=True)
+        for attempt in range(1, 6):
+            # SQLite (the local metadata DB) is locked for a moment while the scheduler writes.
+            done = subprocess.run(BACKFILL.split(), env=env, capture_output=True, text=True)
+            if done.returncode == 0 or "database is locked" not in done.stderr:
+                break
+            print(f"attempt {attempt}: the SQLite metadata DB was locked; trying again")
+            time.sleep(10)
         print(f"$ {BACKFILL}\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
         if done.returncode != 0:
             raise SystemExit("the README's backfill command failed")
