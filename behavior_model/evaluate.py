@@ -1,10 +1,12 @@
 """Evaluate the behaviour model against the baselines on any source, with one protocol.
 
-    python -m behavior_model.evaluate --source jobs/sources/online_retail.yaml \\
+    python -m behavior_model.evaluate --source online_retail \\
         --path ../shared/data/online_retail/online_retail.csv.gz \\
         --test-cutoff 2011-09-01 --train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01 \\
-        --purchase-horizon 30 --churn-horizon 90 --lookback 365 --timezone Europe/London \\
-        --out benchmarks/results/online_retail_eval.json
+        --timezone Europe/London --out benchmarks/results/online_retail_eval.json
+
+The horizons and lookback default to the mapping's ``labels`` (--purchase-horizon, --churn-horizon
+and --lookback override them).
 
 Protocol. For a cutoff T (midnight in ``--timezone``) the inputs are the events before T; eligible
 users have an event in [T - lookback, T); purchase = a purchase in [T, T + H_purchase); churn = no
