@@ -20,9 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from dags.run import migrate_airflow_db
-from pipeline.settings import DAGS_DIR, REPO_ROOT, Settings, apply_process_env
-
-REPO = REPO_ROOT
+from pipeline.settings import DAGS_DIR, Settings, apply_process_env
 
 
 def run_pipeline(

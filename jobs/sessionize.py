@@ -131,15 +131,10 @@ def sessionize_range(
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    activity = [
-        BotActivity(
-            source=source,
-            event_date=d.isoformat(),
-            bot_users=bots[d.isoformat()]["users"] if d.isoformat() in bots else 0,
-            bot_events=bots[d.isoformat()]["events"] if d.isoformat() in bots else 0,
-        )
-        for d in days
-    ]
+    activity = []
+    for d in (day.isoformat() for day in days):
+        users, events_ = (bots[d]["users"], bots[d]["events"]) if d in bots else (0, 0)
+        activity.append(BotActivity(source, d, users, events_))
     return sorted(produced), activity
 
 

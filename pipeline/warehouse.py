@@ -178,12 +178,6 @@ class Warehouse:
         """In one transaction, delete the rows matching ``key`` and insert ``rows``."""
         return self.replace_all([(table, key, rows)])
 
-    def replace_many(
-        self, table: Table, batches: Sequence[tuple[Mapping[str, Any], Sequence[Sequence[Any]]]]
-    ) -> int:
-        """In one transaction, for each (key, rows): delete the key's rows, insert ``rows``."""
-        return self.replace_all([(table, key, rows) for key, rows in batches])
-
     def replace_all(self, replacements: Sequence[Replacement]) -> int:
         """In one transaction, for each (table, key, rows): delete the key's rows, insert ``rows``.
 
