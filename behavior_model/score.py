@@ -23,7 +23,7 @@ from behavior_model import registry
 from behavior_model.text import TextEmbedder
 from pipeline.context import RunContext
 from pipeline.lake import read_partitions, without_bots
-from pipeline.warehouse import USER_PROPENSITY_SCORES
+from pipeline.tables import USER_PROPENSITY_SCORES
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,13 @@ def score_users(ctx: RunContext) -> ScoreResult:
         )
     scored_at = datetime.now(UTC).replace(tzinfo=None)  # audit stamp only, decides nothing
     rows = [
-        (score_date, r.user_id, float(r.churn_probability), float(r.purchase_probability),
-         name, version, scored_at)
+        (ctx.source, score_date, r.user_id, float(r.churn_probability),
+         float(r.purchase_probability), name, version, scored_at)
         for r in scores.itertuples(index=False)
     ]  # fmt: skip
-    n = ctx.warehouse.replace(USER_PROPENSITY_SCORES, {"score_date": score_date}, rows)
+    n = ctx.warehouse.replace(
+        USER_PROPENSITY_SCORES, {"source": ctx.source, "score_date": score_date}, rows
+    )
     log.info("%s %s: %d users scored by %s v%s", ctx.source, score_date, n, name, version)
     return ScoreResult(ctx.source, score_date.isoformat(), name, version, n)
 

@@ -16,13 +16,8 @@ from datetime import date
 
 from pipeline.contracts import BotActivity, RunSummary
 from pipeline.lake import Lake
-from pipeline.warehouse import (
-    ETL_BOT_ACTIVITY,
-    ETL_QUARANTINE_COUNTS,
-    ETL_RUN_SUMMARY,
-    Replacement,
-    Warehouse,
-)
+from pipeline.tables import ETL_BOT_ACTIVITY, ETL_QUARANTINE_COUNTS, ETL_RUN_SUMMARY
+from pipeline.warehouse import Replacement, Warehouse
 
 
 def record_run_summaries(

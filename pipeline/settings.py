@@ -46,6 +46,15 @@ class Settings:
     # Data Docs keep the gates' pages of this many run dates before the newest run (counted in
     # run dates, never from "now").
     data_docs_retention_days: int = 90
+    # ``warehouse init`` on PostgreSQL creates this read-only role for analysts, with this password;
+    # no password = no role (init says so).
+    warehouse_analyst_role: str = "analyst"
+    warehouse_analyst_password: str | None = None
+    # Model health: population stability index of an input or a score against the champion's
+    # training reference. >= warn: a warning in the log and model_monitoring; >= fail: the
+    # nightly_scoring run fails, naming the features (0.1 / 0.25: the usual PSI rule of thumb).
+    psi_warn_threshold: float = 0.1
+    psi_fail_threshold: float = 0.25
 
     @property
     def lake_dir(self) -> Path:
@@ -58,6 +67,10 @@ class Settings:
     @property
     def data_docs_dir(self) -> Path:
         return self.data_dir / "data_docs"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
 
     @property
     def cache_dir(self) -> Path:
@@ -93,6 +106,10 @@ class Settings:
             pii_secret=env.get("PIPELINE_PII_SECRET") or None,
             default_source=env.get("PIPELINE_SOURCE", "sample_clickstream"),
             data_docs_retention_days=int(env.get("DATA_DOCS_RETENTION_DAYS", "90")),
+            warehouse_analyst_role=env.get("WAREHOUSE_ANALYST_ROLE", "analyst"),
+            warehouse_analyst_password=env.get("WAREHOUSE_ANALYST_PASSWORD") or None,
+            psi_warn_threshold=float(env.get("PSI_WARN_THRESHOLD", "0.1")),
+            psi_fail_threshold=float(env.get("PSI_FAIL_THRESHOLD", "0.25")),
         )
 
 

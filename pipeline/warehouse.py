@@ -1,126 +1,28 @@
 """The warehouse analysts query: DuckDB file by default, PostgreSQL in production.
 
 One URL (``WAREHOUSE_URL``) picks it: ``duckdb:///abs/path/warehouse.duckdb`` or
-``postgresql://user@host:5432/db``. Tables are declared once, here, with comments on every column
-so ``\\d+`` in psql or ``duckdb_columns()`` explains them. Writes replace one key (a score date, a
+``postgresql://user@host:5432/db``. Tables are declared once, in ``pipeline/tables.py``, with
+comments on every column so ``\\d+`` in psql or ``duckdb_columns()`` explains them; the analyst
+views, the look-alike function and the read-only role come from ``warehouse init``
+(``pipeline/analytics.py``). Writes replace one key (a score date, a
 source and run date) in a single transaction: a rerun never duplicates rows and a reader never sees
 a half-written date.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+from pipeline.tables import TABLES, Table
 
 
-@dataclass(frozen=True)
-class Table:
-    name: str
-    comment: str
-    # (name, SQL type, comment)
-    columns: tuple[tuple[str, str, str], ...]
-    primary_key: tuple[str, ...]
+class SchemaMismatchError(RuntimeError):
+    """A table in the warehouse has other columns than pipeline/tables.py declares."""
 
-    @property
-    def column_names(self) -> list[str]:
-        return [c[0] for c in self.columns]
-
-    def ddl(self) -> list[str]:
-        cols = ", ".join(
-            f"{n} {t} NOT NULL" if n in self.primary_key else f"{n} {t}" for n, t, _ in self.columns
-        )
-        stmts = [
-            f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, PRIMARY KEY ({', '.join(self.primary_key)}))",
-            f"COMMENT ON TABLE {self.name} IS {_quote(self.comment)}",
-        ]
-        stmts += [f"COMMENT ON COLUMN {self.name}.{n} IS {_quote(c)}" for n, _, c in self.columns]
-        return stmts
-
-
-USER_PROPENSITY_SCORES = Table(
-    name="user_propensity_scores",
-    comment=(
-        "One row per eligible user and score date: churn and purchase probabilities from the "
-        "behaviour model that held the champion alias when the nightly scoring ran."
-    ),
-    columns=(
-        ("score_date", "DATE", "Scores use events strictly before the day after score_date (UTC)"),
-        ("user_id", "VARCHAR", "User id as in the lake (source user id)"),
-        (
-            "churn_probability",
-            "DOUBLE PRECISION",
-            "P(no event of any type in the churn horizon after score_date)",
-        ),
-        (
-            "purchase_probability",
-            "DOUBLE PRECISION",
-            "P(at least one purchase in the purchase horizon)",
-        ),
-        ("model_name", "VARCHAR", "MLflow registered model name"),
-        ("model_version", "VARCHAR", "MLflow model version that produced the row"),
-        (
-            "scored_at",
-            "TIMESTAMP",
-            "Wall-clock time the row was written (audit only, not a data input)",
-        ),
-    ),
-    primary_key=("score_date", "user_id"),
-)
-
-ETL_RUN_SUMMARY = Table(
-    name="etl_run_summary",
-    comment="Row accounting per source and arrival day: raw = clean + quarantined + duplicate.",
-    columns=(
-        ("source", "VARCHAR", "Source mapping name"),
-        ("run_date", "DATE", "Arrival day of the raw files the run owns"),
-        ("raw_rows", "BIGINT", "Data lines in the day's raw files (headers excluded)"),
-        ("clean_rows", "BIGINT", "Rows written to the lake"),
-        ("quarantined_rows", "BIGINT", "Rows rejected with a reason (see etl_quarantine_counts)"),
-        ("duplicate_rows", "BIGINT", "Valid rows whose event_id was already seen"),
-        ("unaccounted_rows", "BIGINT", "raw - clean - quarantined - duplicate; always 0"),
-    ),
-    primary_key=("source", "run_date"),
-)
-
-ETL_BOT_ACTIVITY = Table(
-    name="etl_bot_activity",
-    comment=(
-        "Users flagged as bots per source and event date (more events in one minute than the "
-        "mapping's bot_events_per_minute): kept in the lake, left out of training and scoring."
-    ),
-    columns=(
-        ("source", "VARCHAR", "Source mapping name"),
-        ("event_date", "DATE", "UTC date of the events"),
-        ("bot_users", "BIGINT", "Users flagged as bots on this event date"),
-        ("bot_events", "BIGINT", "Events of those users on this event date"),
-    ),
-    primary_key=("source", "event_date"),
-)
-
-ETL_QUARANTINE_COUNTS = Table(
-    name="etl_quarantine_counts",
-    comment="Quarantined rows per source, arrival day and reason code (codes: pipeline/contracts.py).",
-    columns=(
-        ("source", "VARCHAR", "Source mapping name"),
-        ("run_date", "DATE", "Arrival day of the raw files"),
-        (
-            "reason",
-            "VARCHAR",
-            "Reason code, e.g. malformed, missing_user_id (pipeline/contracts.py)",
-        ),
-        ("rows", "BIGINT", "Quarantined rows with that reason"),
-    ),
-    primary_key=("source", "run_date", "reason"),
-)
-
-TABLES = (USER_PROPENSITY_SCORES, ETL_RUN_SUMMARY, ETL_QUARANTINE_COUNTS, ETL_BOT_ACTIVITY)
 
 # Rows for one table: (table, key the rows replace, rows in the table's column order).
 Replacement = tuple[Table, Mapping[str, Any], Sequence[Sequence[Any]]]
@@ -139,6 +41,12 @@ class Warehouse:
             raise ValueError(
                 f"WAREHOUSE_URL must start with duckdb:/// or postgresql://: {self.url!r}"
             )
+        self._checked = False
+
+    @property
+    def duckdb_path(self) -> Path:
+        path = Path(self.url.removeprefix("duckdb:///"))
+        return path if path.is_absolute() else Path("/") / path
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
@@ -147,8 +55,7 @@ class Warehouse:
 
             import duckdb
 
-            path = Path(self.url.removeprefix("duckdb:///"))
-            path = path if path.is_absolute() else Path("/") / path
+            path = self.duckdb_path
             path.parent.mkdir(parents=True, exist_ok=True)
             # A DuckDB file takes one writing process at a time: tasks running at once (a
             # backfill) queue here instead of failing with "Could not set lock on file".
@@ -169,10 +76,58 @@ class Warehouse:
     def _ph(self) -> str:
         return "?" if self.dialect == "duckdb" else "%s"
 
+    def _fetch(self, con: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        if self.dialect == "duckdb":
+            return con.execute(sql, list(params)).fetchall()
+        with con.cursor() as cur:
+            cur.execute(sql, list(params))
+            return cur.fetchall()
+
+    def base_schema(self, con: Any) -> str:
+        """The schema the pipeline's tables live in (main in DuckDB, current_schema() in PG)."""
+        return self._fetch(con, "SELECT current_schema()")[0][0]
+
+    def existing_columns(self, con: Any) -> dict[str, list[str]]:
+        rows = self._fetch(
+            con,
+            "SELECT table_name, column_name FROM information_schema.columns "
+            f"WHERE table_schema = {self._ph()} ORDER BY table_name, ordinal_position",
+            [self.base_schema(con)],
+        )
+        out: dict[str, list[str]] = {}
+        for table, column in rows:
+            out.setdefault(table, []).append(column)
+        return out
+
     def create_tables(self, con: Any) -> None:
+        """Create the missing tables (with their comments); refuse a table of another shape.
+
+        Runs once per Warehouse object. Existing tables are only read, so concurrent tasks do not
+        rewrite each other's comments; on PostgreSQL an advisory lock serialises the first run.
+        """
+        if self._checked:
+            return
+        if self.dialect == "postgresql":
+            with con.transaction():
+                con.execute("SELECT pg_advisory_xact_lock(hashtext('pipeline.create_tables'))")
+                self._create_missing(con)
+        else:
+            self._create_missing(con)
+        self._checked = True
+
+    def _create_missing(self, con: Any) -> None:
+        existing = self.existing_columns(con)
         for table in TABLES:
-            for stmt in table.ddl():
-                con.execute(stmt)
+            have = existing.get(table.name)
+            if have is None:
+                for stmt in table.ddl():
+                    con.execute(stmt)
+            elif have != table.column_names:
+                raise SchemaMismatchError(
+                    f"{self.url}: table {table.name} has columns {have}, but pipeline/tables.py "
+                    f"declares {table.column_names}. It was made by an older version: migrate it "
+                    f"(or, for a demo warehouse, `make clean` and rerun)."
+                )
 
     def replace(self, table: Table, key: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> int:
         """In one transaction, delete the rows matching ``key`` and insert ``rows``."""
@@ -182,11 +137,19 @@ class Warehouse:
         """In one transaction, for each (table, key, rows): delete the key's rows, insert ``rows``.
 
         ``rows`` hold values in ``table.columns`` order; every row must match its key. A reader
-        sees all the replacements or none of them.
+        sees all the replacements or none of them. DuckDB loads the rows from an Arrow table,
+        PostgreSQL with COPY.
         """
         for table, key, rows in replacements:
             cols = table.column_names
+            unknown = set(key) - set(cols)
+            if unknown:
+                raise ValueError(f"{table.name}: key columns {sorted(unknown)} do not exist")
             for row in rows:
+                if len(row) != len(cols):
+                    raise ValueError(
+                        f"{table.name}: row {row} has {len(row)} values, not {len(cols)}"
+                    )
                 for k, v in key.items():
                     if row[cols.index(k)] != v:
                         raise ValueError(f"{table.name}: row {row} does not match key {dict(key)}")
@@ -194,18 +157,24 @@ class Warehouse:
         with self.connect() as con:
             self.create_tables(con)
             if self.dialect == "duckdb":
+                import pyarrow as pa
+
                 con.execute("BEGIN TRANSACTION")
                 try:
                     for table, key, rows in replacements:
-                        cols = table.column_names
                         where = " AND ".join(f"{k} = {ph}" for k in key)
                         con.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
                         if rows:
-                            insert = (
-                                f"INSERT INTO {table.name} ({', '.join(cols)}) "
-                                f"VALUES ({', '.join(ph for _ in cols)})"
+                            cols = table.column_names
+                            staging = pa.table(
+                                {c: pa.array([r[i] for r in rows]) for i, c in enumerate(cols)}
                             )
-                            con.executemany(insert, [list(r) for r in rows])
+                            con.register("_staging", staging)
+                            con.execute(
+                                f"INSERT INTO {table.name} ({', '.join(cols)}) "
+                                f"SELECT {', '.join(cols)} FROM _staging"
+                            )
+                            con.unregister("_staging")
                     con.execute("COMMIT")
                 except BaseException:
                     con.execute("ROLLBACK")
@@ -225,8 +194,45 @@ class Warehouse:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self.connect() as con:
             self.create_tables(con)
-            if self.dialect == "duckdb":
-                return con.execute(sql, list(params)).fetchall()
-            with con.cursor() as cur:
-                cur.execute(sql, list(params))
-                return cur.fetchall()
+            return self._fetch(con, sql, params)
+
+    def init(
+        self, *, analyst_role: str | None = None, analyst_password: str | None = None
+    ) -> list[str]:
+        """``warehouse init``: tables, the analytics schema and views, the look-alike function and,
+        on PostgreSQL, the read-only analyst role. Idempotent. Returns what it did, in words."""
+        from pipeline import analytics
+
+        with self.connect() as con:
+            self.create_tables(con)
+            done = [f"tables: {', '.join(t.name for t in TABLES)}"]
+            done += analytics.create_views(con, self.dialect, self.base_schema(con))
+            if self.dialect == "postgresql":
+                done += analytics.create_analyst_role(
+                    con, self.base_schema(con), analyst_role, analyst_password
+                )
+            else:
+                done.append(
+                    "DuckDB has no roles: analysts open the file read-only "
+                    "(duckdb.connect(path, read_only=True) or `duckdb -readonly`)"
+                )
+        return done
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``warehouse init``: create or update the warehouse's tables, analyst views and role."""
+    from pipeline.settings import apply_process_env
+
+    p = argparse.ArgumentParser(prog="warehouse", description=main.__doc__)
+    p.add_argument("command", choices=["init"])
+    p.parse_args(argv)
+    s = apply_process_env()
+    wh = Warehouse(s.warehouse_url)
+    for line in wh.init(
+        analyst_role=s.warehouse_analyst_role, analyst_password=s.warehouse_analyst_password
+    ):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,7 @@ from pipeline.context import RunContext
 from pipeline.lake import read_partitions, without_bots
 from pipeline.sample_data import SampleConfig, canonical_events
 from pipeline.source_mapping import load_mapping
-from pipeline.warehouse import USER_PROPENSITY_SCORES
+from pipeline.tables import USER_PROPENSITY_SCORES
 from tests.behavior_model.conftest import write_sessionized
 from tests.conftest import use_data_dir
 

@@ -7,13 +7,21 @@ from datetime import date, datetime
 
 import pytest
 
-from pipeline.warehouse import USER_PROPENSITY_SCORES, Warehouse
+from pipeline.tables import USER_PROPENSITY_SCORES
+from pipeline.warehouse import SchemaMismatchError, Warehouse
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def _rows(day: date, users: list[str], p: float = 0.5):
-    return [(day, u, p, 1 - p, "behavior-model", "1", datetime(2026, 1, 1)) for u in users]
+def _rows(day: date, users: list[str], p: float = 0.5, source: str = "s"):
+    return [
+        (source, day, u, p, 1 - p, f"behavior-model-{source}", "1", datetime(2026, 1, 1))
+        for u in users
+    ]
+
+
+def _key(day: date, source: str = "s") -> dict:
+    return {"source": source, "score_date": day}
 
 
 def _postgres_url():
@@ -42,9 +50,9 @@ def warehouse(request, tmp_path):
 
 def test_replace_swaps_one_key_and_leaves_others(warehouse):
     d1, d2 = date(2026, 1, 1), date(2026, 1, 2)
-    warehouse.replace(USER_PROPENSITY_SCORES, {"score_date": d1}, _rows(d1, ["a", "b"]))
-    warehouse.replace(USER_PROPENSITY_SCORES, {"score_date": d2}, _rows(d2, ["a"]))
-    warehouse.replace(USER_PROPENSITY_SCORES, {"score_date": d1}, _rows(d1, ["b", "c", "d"], p=0.9))
+    warehouse.replace(USER_PROPENSITY_SCORES, _key(d1), _rows(d1, ["a", "b"]))
+    warehouse.replace(USER_PROPENSITY_SCORES, _key(d2), _rows(d2, ["a"]))
+    warehouse.replace(USER_PROPENSITY_SCORES, _key(d1), _rows(d1, ["b", "c", "d"], p=0.9))
     got = warehouse.query(
         "SELECT score_date, user_id, churn_probability FROM user_propensity_scores ORDER BY 1, 2"
     )
@@ -56,10 +64,10 @@ def test_replace_swaps_one_key_and_leaves_others(warehouse):
 
 def test_a_failed_write_leaves_the_previous_rows(warehouse):
     d1 = date(2026, 1, 1)
-    warehouse.replace(USER_PROPENSITY_SCORES, {"score_date": d1}, _rows(d1, ["a", "b"]))
+    warehouse.replace(USER_PROPENSITY_SCORES, _key(d1), _rows(d1, ["a", "b"]))
     duplicate_key = _rows(d1, ["c", "c"])  # violates the primary key mid-transaction
     with pytest.raises(Exception, match=r"(?i)duplicate|constraint|unique"):
-        warehouse.replace(USER_PROPENSITY_SCORES, {"score_date": d1}, duplicate_key)
+        warehouse.replace(USER_PROPENSITY_SCORES, _key(d1), duplicate_key)
     got = warehouse.query("SELECT user_id FROM user_propensity_scores ORDER BY 1")
     assert [r[0] for r in got] == ["a", "b"]
 
@@ -67,7 +75,7 @@ def test_a_failed_write_leaves_the_previous_rows(warehouse):
 def test_rows_must_match_the_key(warehouse):
     with pytest.raises(ValueError, match="does not match key"):
         warehouse.replace(
-            USER_PROPENSITY_SCORES, {"score_date": date(2026, 1, 1)}, _rows(date(2026, 1, 2), ["a"])
+            USER_PROPENSITY_SCORES, _key(date(2026, 1, 1)), _rows(date(2026, 1, 2), ["a"])
         )
 
 
@@ -80,6 +88,32 @@ def test_tables_explain_themselves(tmp_path):
     )
     assert set(comments) == set(USER_PROPENSITY_SCORES.column_names)
     assert all(comments.values())
+
+
+def test_one_source_never_replaces_another_sources_rows(warehouse):
+    """Bug: the score table was keyed by date only, so scoring a second source on the same date
+    deleted the first source's rows."""
+    d1 = date(2026, 1, 1)
+    warehouse.replace(USER_PROPENSITY_SCORES, _key(d1, "a"), _rows(d1, ["u1", "u2"], source="a"))
+    warehouse.replace(USER_PROPENSITY_SCORES, _key(d1, "b"), _rows(d1, ["u1"], source="b"))
+    got = warehouse.query(
+        "SELECT source, count(*) FROM user_propensity_scores GROUP BY source ORDER BY source"
+    )
+    assert got == [("a", 2), ("b", 1)]
+
+
+def test_a_table_of_an_older_shape_is_refused_with_the_way_out(tmp_path):
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE user_propensity_scores (score_date DATE, user_id VARCHAR)")
+    con.close()
+    with pytest.raises(
+        SchemaMismatchError,
+        match=r"user_propensity_scores has columns \['score_date', 'user_id'\].*migrate",
+    ):
+        Warehouse(f"duckdb:///{path}").query("SELECT 1")
 
 
 def test_unknown_url_is_a_clear_error():
