@@ -11,6 +11,22 @@ import numpy as np
 import pandas as pd
 
 WINDOWS_DAYS = (7, 30, 90, 180, 365)
+# Column order of rfm_features (and of the model's context vector).
+FEATURE_NAMES: tuple[str, ...] = (
+    "recency_days",
+    "tenure_days",
+    "events",
+    "baskets",
+    "purchase_recency_days",
+    "purchase_baskets",
+    "monetary",
+    "returns",
+    "distinct_items",
+    *(name for w in WINDOWS_DAYS for name in (f"baskets_{w}d", f"monetary_{w}d")),
+    "mean_gap_days",
+)
+# Stands for "never" in purchase_recency_days and mean_gap_days (longer than any lookback).
+NEVER_DAYS = 400.0
 
 
 def rfm_features(events: pd.DataFrame, cutoff: pd.Timestamp, users: np.ndarray) -> pd.DataFrame:
@@ -52,11 +68,17 @@ def rfm_features(events: pd.DataFrame, cutoff: pd.Timestamp, users: np.ndarray) 
     out["mean_gap_days"] = (out["tenure_days"] - out["recency_days"]) / (out["baskets"] - 1).where(
         out["baskets"] > 1
     )
-    fill = {"purchase_recency_days": 400.0, "mean_gap_days": 400.0}
-    return out.fillna(fill).fillna(0.0).astype(float)
+    fill = {"purchase_recency_days": NEVER_DAYS, "mean_gap_days": NEVER_DAYS}
+    return out.fillna(fill).fillna(0.0).astype(float)[list(FEATURE_NAMES)]
 
 
 def transform(features: pd.DataFrame) -> np.ndarray:
     """Signed log1p: heavy-tailed counts and amounts on a scale linear models and nets can use."""
     x = features.to_numpy(dtype=float)
     return np.sign(x) * np.log1p(np.abs(x))
+
+
+def inverse_transform(x: np.ndarray) -> np.ndarray:
+    """The features back from ``transform`` (exact up to float rounding)."""
+    x = np.asarray(x, dtype=float)
+    return np.sign(x) * np.expm1(np.abs(x))

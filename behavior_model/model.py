@@ -85,16 +85,43 @@ class BehaviorModel(nn.Module):
         out = self.backbone(inputs_embeds=self.embed(batch), attention_mask=batch["attention_mask"])
         return out.last_hidden_state  # (B, T, H)
 
+    def standardised_context(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if self.context_mlp is None:
+            return None
+        return (batch["context"] - self.context_mean) / self.context_std  # (B, F)
+
+    def user_vector(
+        self,
+        batch: dict[str, torch.Tensor],
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, H): the last real position's hidden state plus the RFM context, what the heads read.
+
+        ``inputs_embeds`` (the output of ``embed``) and ``context`` (standardised) replace the
+        batch's own, so attribution methods can perturb them.
+        """
+        x = self.embed(batch) if inputs_embeds is None else inputs_embeds
+        mask = batch["attention_mask"]
+        hidden = self.backbone(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        # Read the last event left in the mask: with right padding, position lengths - 1; with
+        # events masked out (explain.py asks "what if they had not happened"), the last kept one.
+        # A history with every event masked contributes nothing (a zero vector).
+        positions = torch.arange(mask.size(1), device=mask.device).expand_as(mask)
+        last_pos = torch.where(mask.bool(), positions, -1).max(dim=1).values
+        last = hidden[torch.arange(hidden.size(0), device=hidden.device), last_pos.clamp(min=0)]
+        last = torch.where((last_pos >= 0).unsqueeze(1), last, torch.zeros_like(last))
+        if self.context_mlp is not None:
+            z = self.standardised_context(batch) if context is None else context
+            last = last + self.context_mlp(z.to(last.dtype))
+        return last
+
     def forward(
         self, batch: dict[str, torch.Tensor], targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, 2) for (churn, purchase); BCE loss when targets (B, 2) are given."""
-        hidden = self.encode(batch)
-        last = hidden[torch.arange(hidden.size(0), device=hidden.device), batch["lengths"] - 1]
-        if self.context_mlp is not None:
-            ctx = (batch["context"] - self.context_mean) / self.context_std  # (B, F)
-            last = last + self.context_mlp(ctx.to(last.dtype))
-        logits = self.heads(last).float()  # (B, 2)
+        logits = self.heads(self.user_vector(batch)).float()  # (B, 2)
         loss = None if targets is None else F.binary_cross_entropy_with_logits(logits, targets)
         return logits, loss
 

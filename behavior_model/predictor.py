@@ -32,10 +32,14 @@ class BehaviorPredictor:
         labels: LabelConfig,
         text_model_path: str | None,
         calibration: list[tuple[float, float]] | None = None,
+        reference: dict | None = None,
     ) -> None:
         self.model = model.eval()
         # Platt (a, b) per label in LABELS order; None = raw model probabilities.
         self.calibration = calibration
+        # The training population's input and score distributions (behavior_model.monitoring):
+        # nightly scoring measures drift against it. None = a model saved before monitoring.
+        self.reference = reference
         self.vocab = vocab
         self.labels = labels
         self.text_model_path = text_model_path
@@ -73,21 +77,31 @@ class BehaviorPredictor:
         self, ex: Examples, *, batch_size: int = 512, calibrated: bool = True
     ) -> np.ndarray:
         """(n, 2) probabilities in LABELS order (calibrated when a calibration is set)."""
+        return self.predict_with_vectors(ex, batch_size=batch_size, calibrated=calibrated)[0]
+
+    @torch.no_grad()
+    def predict_with_vectors(
+        self, ex: Examples, *, batch_size: int = 512, calibrated: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (n, 2) and the user vectors the heads read (n, hidden_size)."""
         self.model.eval()
         device = next(self.model.parameters()).device
-        out = []
+        probs, vectors = [], []
         for start in range(0, len(ex), batch_size):
             idx = list(range(start, min(start + batch_size, len(ex))))
             batch = {k: v.to(device) for k, v in collate(ex, idx).items() if k != "targets"}
-            logits, _ = self.model(batch)
-            out.append(torch.sigmoid(logits).float().cpu().numpy())
-        probs = np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+            vec = self.model.user_vector(batch)
+            probs.append(torch.sigmoid(self.model.heads(vec).float()).cpu().numpy())
+            vectors.append(vec.float().cpu().numpy())
+        hidden = self.model.cfg.hidden_size
+        p = np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
+        v = np.concatenate(vectors) if vectors else np.zeros((0, hidden), np.float32)
         if calibrated and self.calibration is not None:
-            probs = np.stack(
-                [apply_platt(probs[:, j], a, b) for j, (a, b) in enumerate(self.calibration)],
+            p = np.stack(
+                [apply_platt(p[:, j], a, b) for j, (a, b) in enumerate(self.calibration)],
                 axis=1,
             )
-        return probs
+        return p, v
 
     def predict_users(self, events: pd.DataFrame, cutoff) -> pd.DataFrame:
         """Scores for every user eligible at ``cutoff``, from events strictly before it."""
@@ -109,6 +123,7 @@ class BehaviorPredictor:
                 "vocab": self.vocab.to_dict(),
                 "text_model_path": self.text_model_path,
                 "calibration": self.calibration,
+                "reference": self.reference,
                 "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
             },
             path,
@@ -132,4 +147,5 @@ class BehaviorPredictor:
             calibration=[tuple(c) for c in ckpt["calibration"]]
             if ckpt.get("calibration")
             else None,
+            reference=ckpt.get("reference"),
         )

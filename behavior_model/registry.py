@@ -133,3 +133,39 @@ def log_evaluation(records: list[dict], markdown: str, figures: dict) -> None:
     mlflow.log_dict(records, "evaluation/validation_table.json")
     for name, fig in figures.items():
         mlflow.log_figure(fig, f"evaluation/{name}.png")
+
+
+def log_scoring_run(
+    settings: Settings,
+    *,
+    source: str,
+    score_date,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+    report: Path,
+) -> str:
+    """One MLflow run per (source, score date) in the ``<experiment>-scoring`` experiment, with
+    the nightly report as an artifact. A rerun of the date replaces the earlier run (deleted once
+    the new one is complete), so the experiment lists each date once."""
+    client = MlflowClient()
+    experiment = f"{settings.mlflow_experiment}-scoring"
+    exp = client.get_experiment_by_name(experiment)
+    exp_id = (
+        exp.experiment_id
+        if exp is not None
+        else client.create_experiment(experiment, artifact_location=settings.mlflow_artifact_root)
+    )
+    day = score_date.isoformat()
+    earlier = client.search_runs(
+        [exp_id], filter_string=f"tags.source = '{source}' and tags.score_date = '{day}'"
+    )
+    with mlflow.start_run(
+        experiment_id=exp_id,
+        run_name=f"{source}-{day}",
+        tags={"source": source, "score_date": day, **tags},
+    ) as run:
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(report), artifact_path="report")
+    for r in earlier:
+        client.delete_run(r.info.run_id)
+    return run.info.run_id

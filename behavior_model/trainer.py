@@ -28,8 +28,10 @@ from behavior_model.data import (
     concat_examples,
     make_text_table,
 )
+from behavior_model.features import FEATURE_NAMES, inverse_transform, rfm_features
 from behavior_model.metrics import binary_metrics
 from behavior_model.model import BehaviorModel
+from behavior_model.monitoring import build_reference
 from behavior_model.predictor import BehaviorPredictor
 from behavior_model.text import TextEmbedder
 
@@ -85,6 +87,20 @@ class TrainedModel:
     val_probabilities: np.ndarray
     val_metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def reference_of(events: pd.DataFrame, ex: Examples, probs: np.ndarray) -> dict:
+    """The drift reference stored with the model: RFM inputs and calibrated scores of the users at
+    the validation cutoff (the latest population whose outcome the run checked)."""
+    if ex.context.shape[1] == len(FEATURE_NAMES):
+        inputs = pd.DataFrame(inverse_transform(ex.context), columns=list(FEATURE_NAMES))
+    else:  # a model without the RFM context: the same features, computed for the reference
+        inputs = rfm_features(events, pd.Timestamp(ex.cutoff[0], tz="UTC"), ex.user_id)
+    scores = pd.DataFrame({f"{label}_probability": probs[:, j] for j, label in enumerate(LABELS)})
+    cutoff = pd.Timestamp(ex.cutoff[0]).date() if len(ex) else None
+    return build_reference(
+        inputs, scores, described=f"{len(ex)} users at the validation cutoff {cutoff}"
+    )
 
 
 def make_loader(
@@ -221,6 +237,7 @@ def fit(
         ]
     model.to("cpu")
     val_probs = predictor.predict_examples(val_ex)
+    predictor.reference = reference_of(events, val_ex, val_probs)
     val_metrics = val_metric_dict(val_ex, val_probs)
     val_metrics |= {f"{k}_uncalibrated": v for k, v in uncalibrated.items() if k.endswith("_ece")}
     return TrainedModel(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -99,8 +100,19 @@ def test_rescoring_replaces_the_date_without_duplicates(two_versions):
 def test_a_date_without_data_fails_and_keeps_its_rows(two_versions):
     ctx = two_versions
     later = date(2026, 3, 30)  # after the last event in the lake
-    kept = [(later, "u-kept", 0.1, 0.2, ctx.registered_model_name, "1", datetime(2026, 3, 31))]
-    ctx.warehouse.replace(USER_PROPENSITY_SCORES, {"score_date": later}, kept)
+    kept = [
+        (
+            ctx.source,
+            later,
+            "u-kept",
+            0.1,
+            0.2,
+            ctx.registered_model_name,
+            "1",
+            datetime(2026, 3, 31),
+        )
+    ]
+    ctx.warehouse.replace(USER_PROPENSITY_SCORES, {"source": ctx.source, "score_date": later}, kept)
     with pytest.raises(NothingToScoreError, match="no events on 2026-03-30.*kept"):
         score_users(replace(ctx, run_date=later))
     assert list(_rows(ctx, later)["user_id"]) == ["u-kept"]
@@ -110,3 +122,69 @@ def test_no_champion_names_the_training_dag(isolated_settings):
     ctx = RunContext(isolated_settings, load_mapping("online_retail"), SCORE_DATE)
     with pytest.raises(LookupError, match="behavior-model-online_retail@champion.*training"):
         score_users(ctx)
+
+
+def _count(ctx: RunContext, table: str, day: date) -> int:
+    return ctx.warehouse.query(
+        f"SELECT count(*) FROM {table} WHERE source = ? AND score_date = ?", [ctx.source, day]
+    )[0][0]
+
+
+def test_every_insight_table_holds_the_date_and_realised_metrics_follow_the_labels(two_versions):
+    ctx = two_versions
+    early = date(2026, 2, 5)  # purchase labels (7 days) and churn labels (14) complete by 02-19
+    first = score_users(replace(ctx, run_date=early))
+    wh = ctx.warehouse
+    pending = wh.query(
+        "SELECT label, status, labels_complete_on, roc_auc, message FROM model_performance_history "
+        "WHERE source = ? AND score_date = ? ORDER BY label",
+        [ctx.source, early],
+    )
+    assert [(r[0], r[1], str(r[2]), r[3]) for r in pending] == [
+        ("churn", "pending", "2026-02-19", None),
+        ("purchase", "pending", "2026-02-12", None),
+    ]
+    assert "complete on 2026-02-12" in pending[1][4]
+
+    result = score_users(ctx)
+    n = result.rows
+    assert n > 50
+    for table, per_user in [
+        ("user_propensity_scores", 1), ("user_profiles", 1), ("user_embeddings", 1),
+        ("user_score_explanations", 6),
+    ]:  # fmt: skip
+        assert _count(ctx, table, SCORE_DATE) == n * per_user, table
+    segments = wh.query(
+        "SELECT segment_id, users, description, k_choice FROM segment_summary "
+        "WHERE source = ? AND score_date = ? ORDER BY segment_id",
+        [ctx.source, SCORE_DATE],
+    )
+    assert sum(r[1] for r in segments) == n and all(r[2] for r in segments)
+    # Same model version as on 02-05: k and the ids carry over from the earlier date.
+    assert all(r[3].startswith("kept from the previous date") for r in segments)
+    earlier_ids = wh.query(
+        "SELECT segment_id FROM segment_summary WHERE source = ? AND score_date = ? ORDER BY 1",
+        [ctx.source, early],
+    )
+    assert [r[0] for r in segments] == [r[0] for r in earlier_ids]
+    monitored = dict(
+        wh.query(
+            "SELECT name, status FROM model_monitoring WHERE source = ? AND score_date = ?",
+            [ctx.source, SCORE_DATE],
+        )
+    )
+    assert {"recency_days", "churn_probability", "purchase_probability"} <= set(monitored)
+    assert set(monitored.values()) <= {"ok", "warn", "fail"}  # the model carries a reference
+    realised = wh.query(
+        "SELECT label, status, evaluated_as_of, users, roc_auc, ece FROM model_performance_history "
+        "WHERE source = ? AND score_date = ? ORDER BY label",
+        [ctx.source, early],
+    )
+    assert [(r[0], r[1], r[2], r[3]) for r in realised] == [
+        ("churn", "realised", SCORE_DATE, first.rows),
+        ("purchase", "realised", SCORE_DATE, first.rows),
+    ]
+    assert all(0.5 < r[4] <= 1 and 0 <= r[5] < 0.5 for r in realised)
+    page = Path(result.report).read_text()
+    assert f"nightly scores for {SCORE_DATE}" in page and "Biggest movers since 2026-02-05" in page
+    assert page.count("data:image/png;base64,") == 4

@@ -1,0 +1,156 @@
+"""Model health: input and score drift (PSI) and realised performance. Pure numpy/pandas.
+
+**Reference.** At training time the champion stores, per input feature (the RFM context) and per
+score, the bin edges and proportions of its training population (``build_reference``). Bins are
+[-inf, min), then the reference deciles, then (max, inf): a value outside the training range lands
+in a bin of its own, so growth or shrinkage past the reference shows; a feature that was constant
+in the reference gets the bins below, at and above its value (no division by zero anywhere).
+
+**PSI** = sum over bins of (cur - ref) * ln(cur / ref), proportions floored at ``EPS``.
+
+**Realised performance**: once a score date's label window has passed, the stored scores against
+what happened (``realised_performance``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from behavior_model.metrics import binary_metrics
+
+EPS = 1e-4
+QUANTILES = np.linspace(0.1, 0.9, 9)
+
+
+def bin_edges(values: np.ndarray) -> list[float]:
+    """Inner edges for lower-closed bins: [min, deciles..., just above max], unique, ascending."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return []
+    lo, hi = float(v.min()), float(v.max())
+    inner = [lo, *np.quantile(v, QUANTILES).tolist(), float(np.nextafter(hi, np.inf))]
+    return sorted(set(inner))
+
+
+def proportions(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    idx = np.searchsorted(np.asarray(edges, dtype=float), v, side="right")
+    counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
+    return counts / max(counts.sum(), 1.0)
+
+
+def psi(reference: np.ndarray, current: np.ndarray) -> float:
+    r = np.maximum(np.asarray(reference, float), EPS)
+    c = np.maximum(np.asarray(current, float), EPS)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def build_reference(inputs: pd.DataFrame, scores: pd.DataFrame, *, described: str) -> dict:
+    """The training reference stored with a model: {kind: {name: {edges, proportions, mean}}}."""
+
+    def one(values: np.ndarray) -> dict:
+        edges = bin_edges(values)
+        return {
+            "edges": edges,
+            "proportions": proportions(values, edges).tolist(),
+            "mean": float(np.mean(values)) if len(values) else math.nan,
+        }
+
+    return {
+        "described": described,
+        "input": {c: one(inputs[c].to_numpy(float)) for c in inputs.columns},
+        "score": {c: one(scores[c].to_numpy(float)) for c in scores.columns},
+    }
+
+
+@dataclass(frozen=True)
+class Drift:
+    name: str
+    kind: str  # input | score
+    psi: float | None
+    reference_mean: float | None
+    current_mean: float
+    status: str  # ok | warn | fail | no_reference
+    message: str
+
+
+def drift(
+    reference: dict | None,
+    inputs: pd.DataFrame,
+    scores: pd.DataFrame,
+    *,
+    warn: float,
+    fail: float,
+) -> list[Drift]:
+    """PSI of every input and score column against ``reference``; one Drift per column."""
+    out: list[Drift] = []
+    for kind, frame in (("input", inputs), ("score", scores)):
+        for name in frame.columns:
+            values = frame[name].to_numpy(float)
+            current_mean = float(values.mean()) if len(values) else 0.0
+            ref = None if reference is None else reference.get(kind, {}).get(name)
+            if ref is None:
+                why = (
+                    "the champion carries no training reference (trained before monitoring "
+                    "existed): retrain to monitor drift"
+                    if reference is None
+                    else f"{name} is not in the champion's training reference"
+                )
+                out.append(Drift(name, kind, None, None, current_mean, "no_reference", why))
+                continue
+            value = psi(np.asarray(ref["proportions"]), proportions(values, ref["edges"]))
+            status = "fail" if value >= fail else "warn" if value >= warn else "ok"
+            message = {
+                "ok": f"stable (PSI {value:.3f} < {warn})",
+                "warn": f"shifted (PSI {value:.3f} >= warn {warn})",
+                "fail": f"drifted (PSI {value:.3f} >= fail {fail})",
+            }[status]
+            out.append(Drift(name, kind, value, float(ref["mean"]), current_mean, status, message))
+    return out
+
+
+def labels_complete_on(score_date: date, horizon_days: int) -> date:
+    """The first run date whose lake holds the whole label window [score_date + 1, + horizon)."""
+    return score_date + timedelta(days=horizon_days)
+
+
+@dataclass(frozen=True)
+class Realised:
+    status: str  # pending | realised | undefined
+    users: int
+    positive_rate: float | None
+    mean_probability: float
+    roc_auc: float | None
+    pr_auc: float | None
+    ece: float | None
+    message: str
+
+
+def realised_performance(
+    y: np.ndarray | None, p: np.ndarray, *, score_date: date, complete_on: date
+) -> Realised:
+    """Metrics of stored probabilities ``p`` against outcomes ``y`` (None = not yet known)."""
+    p = np.asarray(p, float)
+    mean_p = float(p.mean()) if len(p) else 0.0
+    if y is None:
+        return Realised(
+            "pending", len(p), None, mean_p, None, None, None,
+            f"labels for {score_date} are complete on {complete_on}; metrics then",
+        )  # fmt: skip
+    m = binary_metrics(y, p)
+    if math.isnan(m["roc_auc"]):
+        return Realised(
+            "undefined", len(p), m["positive_rate"], mean_p, None, None, m["ece"],
+            f"every user had the same outcome (positive rate {m['positive_rate']:.2f}): "
+            "ROC-AUC and PR-AUC are undefined",
+        )  # fmt: skip
+    return Realised(
+        "realised", len(p), m["positive_rate"], mean_p, m["roc_auc"], m["pr_auc"], m["ece"],
+        f"{len(p)} users; outcome known since {complete_on}",
+    )  # fmt: skip
