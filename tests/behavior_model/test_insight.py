@@ -10,11 +10,10 @@ import pytest
 import torch
 
 from behavior_model import monitoring
-from behavior_model.config import LABELS, ModelConfig
+from behavior_model.config import LABELS, LabelConfig, ModelConfig
 from behavior_model.data import Vocabulary, build_examples, make_text_table
-from behavior_model.config import LabelConfig
 from behavior_model.explain import describe_feature, explain
-from behavior_model.features import FEATURE_NAMES, rfm_features
+from behavior_model.features import FEATURE_NAMES
 from behavior_model.model import BehaviorModel
 from behavior_model.profiles import PROFILE_COLUMNS, user_profiles
 from behavior_model.segments import describe, segment
@@ -60,10 +59,14 @@ def test_psi_of_a_constant_reference_feature_is_finite_both_ways():
     )  # fmt: skip
     edges = ref["input"]["returns"]["edges"]
     assert ref["input"]["returns"]["proportions"] == [0.0, 1.0, 0.0]  # below, at, above 0
-    same = monitoring.psi(ref["input"]["returns"]["proportions"], monitoring.proportions(np.zeros(50), edges))
+    same = monitoring.psi(
+        ref["input"]["returns"]["proportions"], monitoring.proportions(np.zeros(50), edges)
+    )
     assert same == pytest.approx(0.0)
     for shifted in (np.full(50, 3.0), np.full(50, -1.0)):
-        value = monitoring.psi(ref["input"]["returns"]["proportions"], monitoring.proportions(shifted, edges))
+        value = monitoring.psi(
+            ref["input"]["returns"]["proportions"], monitoring.proportions(shifted, edges)
+        )
         assert np.isfinite(value) and value > 5  # all mass moved to an empty reference bin
 
 
@@ -91,7 +94,9 @@ def test_realised_performance_pending_undefined_and_realised():
     one_class = monitoring.realised_performance(np.ones(4), p, score_date=day, complete_on=done)
     assert one_class.status == "undefined" and one_class.roc_auc is None
     assert one_class.positive_rate == 1.0 and "undefined" in one_class.message
-    ok = monitoring.realised_performance(np.array([0, 1, 0, 1]), p, score_date=day, complete_on=done)
+    ok = monitoring.realised_performance(
+        np.array([0, 1, 0, 1]), p, score_date=day, complete_on=done
+    )
     assert (ok.status, ok.roc_auc, ok.positive_rate) == ("realised", 1.0, 0.5)
     assert monitoring.labels_complete_on(day, 7) == done
 
@@ -128,7 +133,9 @@ def test_segment_description_names_what_sets_it_apart():
         "events_30d": [5, 5, 5, 5, 5, 5], "events_7d": [1, 1, 1, 1, 1, 1],
         "recency_days": [2.0] * 6, "tenure_days": [50.0] * 6, "return_share": [0.0] * 6,
     })  # fmt: skip
-    assert describe(everyone.iloc[4:], everyone) == "high spend, frequent buyers"  # largest ratio first
+    assert (
+        describe(everyone.iloc[4:], everyone) == "high spend, frequent buyers"
+    )  # largest ratio first
     assert describe(everyone, everyone).startswith("typical users")
 
 
@@ -173,9 +180,14 @@ def test_a_planted_driver_is_ranked_first_with_its_sign_and_words():
     assert top.loc["a", "description"] == "27 orders in the history"
     assert top.loc["a", "weight"] > 0.5
     # The planted model ignores everything else: every other driver weighs (about) nothing.
-    others = drivers[(drivers["label"] == "purchase") & (drivers["driver"] != "feature:purchase_baskets")]
+    others = drivers[
+        (drivers["label"] == "purchase") & (drivers["driver"] != "feature:purchase_baskets")
+    ]
     assert others["weight"].abs().max() < 1e-6
-    assert set(drivers["label"]) == set(LABELS) and drivers.groupby(["user_id", "label"]).size().max() == 3
+    assert (
+        set(drivers["label"]) == set(LABELS)
+        and drivers.groupby(["user_id", "label"]).size().max() == 3
+    )
 
 
 def test_ablation_weight_equals_the_logit_change_by_hand(sample_events):
@@ -195,7 +207,9 @@ def test_ablation_weight_equals_the_logit_change_by_hand(sample_events):
         with_labels=False,
     )  # fmt: skip
     drivers = explain(model, ex)
-    row = drivers[(drivers["label"] == "churn") & drivers["driver"].str.startswith("feature:")].iloc[0]
+    row = drivers[
+        (drivers["label"] == "churn") & drivers["driver"].str.startswith("feature:")
+    ].iloc[0]
     i = list(ex.user_id).index(row["user_id"])
     k = FEATURE_NAMES.index(row["driver"].removeprefix("feature:"))
     batch = collate(ex, [i])
