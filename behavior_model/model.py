@@ -90,32 +90,32 @@ class BehaviorModel(nn.Module):
             return None
         return (batch["context"] - self.context_mean) / self.context_std  # (B, F)
 
-    def user_vector(
-        self,
-        batch: dict[str, torch.Tensor],
-        *,
-        inputs_embeds: torch.Tensor | None = None,
-        context: torch.Tensor | None = None,
+    def sequence_vector(
+        self, batch: dict[str, torch.Tensor], *, inputs_embeds: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """(B, H): the last real position's hidden state plus the RFM context, what the heads read.
+        """(B, H): the backbone's hidden state at the last event left in the attention mask.
 
-        ``inputs_embeds`` (the output of ``embed``) and ``context`` (standardised) replace the
-        batch's own, so attribution methods can perturb them.
+        With right padding that is position lengths - 1; with events masked out (explain.py asks
+        "what if they had not happened") the last one kept; with every event masked, zeros.
         """
         x = self.embed(batch) if inputs_embeds is None else inputs_embeds
         mask = batch["attention_mask"]
         hidden = self.backbone(inputs_embeds=x, attention_mask=mask).last_hidden_state
-        # Read the last event left in the mask: with right padding, position lengths - 1; with
-        # events masked out (explain.py asks "what if they had not happened"), the last kept one.
-        # A history with every event masked contributes nothing (a zero vector).
         positions = torch.arange(mask.size(1), device=mask.device).expand_as(mask)
         last_pos = torch.where(mask.bool(), positions, -1).max(dim=1).values
         last = hidden[torch.arange(hidden.size(0), device=hidden.device), last_pos.clamp(min=0)]
-        last = torch.where((last_pos >= 0).unsqueeze(1), last, torch.zeros_like(last))
-        if self.context_mlp is not None:
-            z = self.standardised_context(batch) if context is None else context
-            last = last + self.context_mlp(z.to(last.dtype))
-        return last
+        return torch.where((last_pos >= 0).unsqueeze(1), last, torch.zeros_like(last))
+
+    def context_vector(self, context: torch.Tensor | None) -> torch.Tensor | int:
+        """What the (standardised) RFM context adds to the user vector; 0 without context."""
+        if self.context_mlp is None or context is None:
+            return 0
+        return self.context_mlp(context)
+
+    def user_vector(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, H): sequence vector plus RFM context, what the churn and purchase heads read."""
+        seq = self.sequence_vector(batch)
+        return seq + self.context_vector(self.standardised_context(batch))
 
     def forward(
         self, batch: dict[str, torch.Tensor], targets: torch.Tensor | None = None

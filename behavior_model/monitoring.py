@@ -1,10 +1,10 @@
 """Model health: input and score drift (PSI) and realised performance. Pure numpy/pandas.
 
 **Reference.** At training time the champion stores, per input feature (the RFM context) and per
-score, the bin edges and proportions of its training population (``build_reference``). Bins are
-[-inf, min), then the reference deciles, then (max, inf): a value outside the training range lands
-in a bin of its own, so growth or shrinkage past the reference shows; a feature that was constant
-in the reference gets the bins below, at and above its value (no division by zero anywhere).
+score, the bin edges and proportions of a reference population (``build_reference``): the users
+eligible on the training date, as the trained model scores them. Bins are the reference deciles
+(outer bins open); a feature that was constant in the reference gets the bins below, at and
+above its value (no division by zero anywhere).
 
 **PSI** = sum over bins of (cur - ref) * ln(cur / ref), proportions floored at ``EPS``.
 
@@ -28,14 +28,16 @@ QUANTILES = np.linspace(0.1, 0.9, 9)
 
 
 def bin_edges(values: np.ndarray) -> list[float]:
-    """Inner edges for lower-closed bins: [min, deciles..., just above max], unique, ascending."""
+    """Inner edges of lower-closed bins: the reference deciles, so each bin holds about a tenth
+    of the reference and the outer bins are open. A constant reference gets the bins below, at
+    and above its value."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return []
-    lo, hi = float(v.min()), float(v.max())
-    inner = [lo, *np.quantile(v, QUANTILES).tolist(), float(np.nextafter(hi, np.inf))]
-    return sorted(set(inner))
+    if v.min() == v.max():
+        return [float(v[0]), float(np.nextafter(v[0], np.inf))]
+    return sorted(set(np.quantile(v, QUANTILES).tolist()))
 
 
 def proportions(values: np.ndarray, edges: list[float]) -> np.ndarray:
@@ -76,7 +78,7 @@ class Drift:
     psi: float | None
     reference_mean: float | None
     current_mean: float
-    status: str  # ok | warn | fail | no_reference
+    status: str  # ok | ok_trend | warn | fail | no_reference
     message: str
 
 
@@ -87,8 +89,10 @@ def drift(
     *,
     warn: float,
     fail: float,
+    trend: tuple[str, ...] | list[str] = (),
 ) -> list[Drift]:
-    """PSI of every input and score column against ``reference``; one Drift per column."""
+    """PSI of every input and score column against ``reference``; one Drift per column. Inputs
+    named in ``trend`` (trending by construction) get status ok_trend whatever their PSI."""
     out: list[Drift] = []
     for kind, frame in (("input", inputs), ("score", scores)):
         for name in frame.columns:
@@ -106,7 +110,11 @@ def drift(
                 continue
             value = psi(np.asarray(ref["proportions"]), proportions(values, ref["edges"]))
             status = "fail" if value >= fail else "warn" if value >= warn else "ok"
+            if name in trend and status != "ok":
+                status = "ok_trend"
             message = {
+                "ok_trend": f"trends by construction (mapping monitoring.trend_features); PSI "
+                f"{value:.3f} never alarms",
                 "ok": f"stable (PSI {value:.3f} < {warn})",
                 "warn": f"shifted (PSI {value:.3f} >= warn {warn})",
                 "fail": f"drifted (PSI {value:.3f} >= fail {fail})",

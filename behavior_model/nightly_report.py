@@ -37,7 +37,7 @@ TEMPLATE = """<!doctype html>
  td.n { text-align: right; font-variant-numeric: tabular-nums }
  .badge { padding: .1rem .5rem; border-radius: .6rem; color: #fff; font-weight: 600 }
  .ok { background: #2e7d32 } .warn { background: #ef8f00 } .fail { background: #c62828 }
- .no_reference { background: #777 } .note { background: #f6f6f6; padding: .5rem .8rem }
+ .no_reference { background: #777 } .ok_trend { background: #8bc34a } .note { background: #f6f6f6; padding: .5rem .8rem }
  img { max-width: 100% }
 </style></head><body>
 <h1>{{ source }}: nightly scores for {{ score_date }}</h1>
@@ -177,7 +177,9 @@ def render(wh: Warehouse, source: str, score_date: date, *, warn: float, fail: f
     charts["segments"] = _png(fig)
     fig, ax = plt.subplots(figsize=(10, 3))
     known = drift.dropna(subset=["psi"])
-    colours = known["status"].map({"ok": "#2e7d32", "warn": "#ef8f00", "fail": "#c62828"})
+    colours = known["status"].map(
+        {"ok": "#2e7d32", "ok_trend": "#8bc34a", "warn": "#ef8f00", "fail": "#c62828"}
+    )
     ax.bar(known["name"], known["psi"], color=colours.fillna("#777"))
     ax.axhline(warn, color="#ef8f00", ls="--", lw=1)
     ax.axhline(fail, color="#c62828", ls="--", lw=1)
@@ -271,10 +273,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--source", required=True)
     p.add_argument("--score-date", type=date.fromisoformat, required=True)
     a = p.parse_args(argv)
+    from pipeline.source_mapping import load_mapping
+
     s = apply_process_env()
+    health = load_mapping(a.source).monitoring
     path = write_report(
         Warehouse(s.warehouse_url), s.reports_dir, a.source, a.score_date,
-        warn=s.psi_warn_threshold, fail=s.psi_fail_threshold,
+        warn=health.psi_warn, fail=health.psi_fail,
     )  # fmt: skip
     print(path)
 

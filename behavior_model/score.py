@@ -236,8 +236,11 @@ def score_users(ctx: RunContext) -> ScoreResult:
     ]
 
     inputs = rfm_features(events, cutoff, users)
-    warn, fail = settings.psi_warn_threshold, settings.psi_fail_threshold
-    drift = monitoring.drift(predictor.reference, inputs, scores, warn=warn, fail=fail)
+    health = ctx.mapping.monitoring
+    warn, fail = health.psi_warn, health.psi_fail
+    drift = monitoring.drift(
+        predictor.reference, inputs, scores, warn=warn, fail=fail, trend=health.trend_features
+    )
     monitoring_rows = [
         (*key, d.name, d.kind, name, version, d.psi, d.reference_mean, d.current_mean, d.status,
          warn, fail, d.message)

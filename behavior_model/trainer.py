@@ -90,17 +90,15 @@ class TrainedModel:
 
 
 def reference_of(events: pd.DataFrame, ex: Examples, probs: np.ndarray) -> dict:
-    """The drift reference stored with the model: RFM inputs and calibrated scores of the users at
-    the validation cutoff (the latest population whose outcome the run checked)."""
+    """The drift reference stored with the model: RFM inputs and calibrated scores of the users
+    in ``ex`` (training passes the users eligible on its last day of data)."""
     if ex.context.shape[1] == len(FEATURE_NAMES):
         inputs = pd.DataFrame(inverse_transform(ex.context), columns=list(FEATURE_NAMES))
     else:  # a model without the RFM context: the same features, computed for the reference
         inputs = rfm_features(events, pd.Timestamp(ex.cutoff[0], tz="UTC"), ex.user_id)
     scores = pd.DataFrame({f"{label}_probability": probs[:, j] for j, label in enumerate(LABELS)})
     cutoff = pd.Timestamp(ex.cutoff[0]).date() if len(ex) else None
-    return build_reference(
-        inputs, scores, described=f"{len(ex)} users at the validation cutoff {cutoff}"
-    )
+    return build_reference(inputs, scores, described=f"{len(ex)} users eligible at {cutoff}")
 
 
 def make_loader(
@@ -237,7 +235,10 @@ def fit(
         ]
     model.to("cpu")
     val_probs = predictor.predict_examples(val_ex)
-    predictor.reference = reference_of(events, val_ex, val_probs)
+    # The drift reference: the users eligible on the last day of data, as the model scores them.
+    data_end = events["event_time"].max().floor("D") + pd.Timedelta(days=1)
+    latest = build_examples(events, data_end, **common, with_labels=False)
+    predictor.reference = reference_of(events, latest, predictor.predict_examples(latest))
     val_metrics = val_metric_dict(val_ex, val_probs)
     val_metrics |= {f"{k}_uncalibrated": v for k, v in uncalibrated.items() if k.endswith("_ece")}
     return TrainedModel(

@@ -2,25 +2,37 @@
 ### nightly_scoring
 
 Scores every eligible user (at least one event in the source's lookback window) with the source's
-champion model (`behavior-model-<source>@champion`, resolved to one version per date) and writes
-`user_propensity_scores` (score_date, user_id, churn_probability, purchase_probability,
-model_name, model_version, scored_at) in the warehouse. Rerunning a date replaces that date's rows
-in one transaction.
+champion model (`behavior-model-<source>@champion`, resolved to one version per date) and writes,
+for that source and date, in one transaction:
+
+| table | what |
+|---|---|
+| `user_propensity_scores` | churn and purchase probabilities, model version |
+| `user_profiles` | recency, orders, monetary, events 7/30/90 days, tenure, basket, categories, returns |
+| `user_embeddings` | the model's user vector and the user's segment |
+| `segment_summary` | segment sizes, mean scores and a readable description |
+| `user_score_explanations` | the top three drivers of each score, in words, with a signed weight |
+| `model_monitoring` | PSI of every input and score against the champion's training reference |
+| `model_performance_history` | realised ROC-AUC / calibration once a date's labels have matured |
+
+Then the report `data/reports/<date>/<source>.html` is written and logged to the MLflow
+experiment `behavior-model-scoring` (one run per source and date). Rerunning a date replaces that
+date's rows and its MLflow run.
 
 **Runs when** `clickstream_daily` or `clickstream_backfill` publishes fresh sessionized events
 (the `lake_sessionized_events` asset). **Every** asset event that triggered the run is scored, for
-the source and run date it carries: a backfill of N days yields N scored dates (one mapped
-`score_users` task per (source, date)). Triggered by hand, it scores `params.score_date` for
-`params.source`.
+the source and run date it carries (one mapped `score_users` task per (source, date)). Triggered
+by hand, it scores `params.score_date` for `params.source`.
 
-A date without data or without eligible users **fails** with the cause and keeps that date's
-existing rows; it never replaces them with nothing.
+**Fails** when a date has no data or no eligible user (the date's existing rows are kept), and in
+`model_health` when an input or a score has drifted past the mapping's `monitoring.psi_fail` (0.25; the scores
+are written, so the drift can be inspected, and the failed task names the drifting inputs).
 
-**Query it** (DuckDB: `duckdb data/warehouse.duckdb`):
+**Query it** (DuckDB: `duckdb -readonly data/warehouse.duckdb`; analyst views after
+`warehouse init`):
 ```sql
-SELECT user_id, churn_probability, purchase_probability
-FROM user_propensity_scores
-WHERE score_date = (SELECT max(score_date) FROM user_propensity_scores)
+SELECT user_id, churn_probability, top_churn_reason, segment_description
+FROM analytics.latest_user_scores
 ORDER BY churn_probability DESC LIMIT 20;
 ```
 """
@@ -75,7 +87,24 @@ def nightly_scoring():
         ctx = run_context(target["source"], date.fromisoformat(target["score_date"]))
         return asdict(score_users(ctx))
 
-    score_users.expand(target=resolve_score_targets())
+    @task(map_index_template="{{ result['source'] }} {{ result['score_date'] }}")
+    def model_health(result: dict) -> str:
+        """Fails the run when the scoring run's drift status is ``fail``, naming the inputs."""
+        from airflow.exceptions import AirflowFailException
+
+        where = f"{result['source']} {result['score_date']}"
+        if result["drift_status"] == "fail":
+            raise AirflowFailException(
+                f"{where}: inputs or scores drifted past the fail threshold: "
+                f"{', '.join(result['drifting'])}. The scores are written; see model_monitoring, "
+                f"analytics.model_health and the report {result['report']}. Retrain the model "
+                "(behavior_model_training) or fix the upstream data."
+            )
+        if result["drift_status"] == "warn":
+            print(f"{where}: drift warning: {', '.join(result['drifting'])}")
+        return result["drift_status"]
+
+    model_health.expand(result=score_users.expand(target=resolve_score_targets()))
 
 
 nightly_scoring()

@@ -50,11 +50,6 @@ class Settings:
     # no password = no role (init says so).
     warehouse_analyst_role: str = "analyst"
     warehouse_analyst_password: str | None = None
-    # Model health: population stability index of an input or a score against the champion's
-    # training reference. >= warn: a warning in the log and model_monitoring; >= fail: the
-    # nightly_scoring run fails, naming the features (0.1 / 0.25: the usual PSI rule of thumb).
-    psi_warn_threshold: float = 0.1
-    psi_fail_threshold: float = 0.25
 
     @property
     def lake_dir(self) -> Path:
@@ -108,8 +103,6 @@ class Settings:
             data_docs_retention_days=int(env.get("DATA_DOCS_RETENTION_DAYS", "90")),
             warehouse_analyst_role=env.get("WAREHOUSE_ANALYST_ROLE", "analyst"),
             warehouse_analyst_password=env.get("WAREHOUSE_ANALYST_PASSWORD") or None,
-            psi_warn_threshold=float(env.get("PSI_WARN_THRESHOLD", "0.1")),
-            psi_fail_threshold=float(env.get("PSI_FAIL_THRESHOLD", "0.25")),
         )
 
 

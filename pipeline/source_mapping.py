@@ -76,6 +76,25 @@ class Labels(BaseModel):
     lookback_days: int = Field(28, gt=0)
 
 
+class Monitoring(BaseModel):
+    """Model health for this source: population stability index (PSI) of each model input and
+    score against the champion's reference population. The usual rule of thumb: below 0.1
+    stable, 0.1 to 0.25 shifted (warn), above 0.25 drifted (the nightly_scoring run fails)."""
+
+    model_config = ConfigDict(extra="forbid")
+    psi_warn: float = Field(0.1, gt=0)
+    psi_fail: float = Field(0.25, gt=0)
+    # Inputs that trend by construction for this source (say why in the mapping): their PSI is
+    # still computed and shown, with status "ok_trend"; they never warn or fail.
+    trend_features: list[str] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> Monitoring:
+        if self.psi_fail < self.psi_warn:
+            raise ValueError(f"psi_fail {self.psi_fail} must be >= psi_warn {self.psi_warn}")
+        return self
+
+
 class SourceMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -104,6 +123,7 @@ class SourceMapping(BaseModel):
     session_gap_minutes: int = Field(30, gt=0)
     lateness_days: int = Field(2, ge=0)
     labels: Labels = Labels()
+    monitoring: Monitoring = Monitoring()
 
     @model_validator(mode="after")
     def _check(self) -> SourceMapping:

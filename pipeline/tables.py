@@ -208,9 +208,10 @@ MODEL_MONITORING = Table(
     name="model_monitoring",
     comment=(
         "Drift per scoring run: population stability index (PSI) of each model input and of both "
-        "scores against the champion's training reference. status: ok, warn (psi >= "
-        "warn_threshold), fail (psi >= fail_threshold: the nightly_scoring run fails) or "
-        "no_reference (the champion carries none; message says why)."
+        "scores against the champion's reference population (the users on its training date). "
+        "status: ok, ok_trend (an input the source mapping declares trending by construction), "
+        "warn (psi >= warn_threshold), fail (psi >= fail_threshold: the nightly_scoring run "
+        "fails) or no_reference (the champion carries none; message says why)."
     ),
     columns=(
         _SOURCE,
@@ -222,9 +223,9 @@ MODEL_MONITORING = Table(
         ("psi", "DOUBLE PRECISION", "Population stability index; NULL only for no_reference"),
         ("reference_mean", "DOUBLE PRECISION", "Mean in the training reference"),
         ("current_mean", "DOUBLE PRECISION", "Mean over the users scored on score_date"),
-        ("status", "VARCHAR", "ok, warn, fail or no_reference"),
-        ("warn_threshold", "DOUBLE PRECISION", "PSI at which the run warns"),
-        ("fail_threshold", "DOUBLE PRECISION", "PSI at which the run fails"),
+        ("status", "VARCHAR", "ok, ok_trend, warn, fail or no_reference"),
+        ("warn_threshold", "DOUBLE PRECISION", "PSI at which the run warns (mapping monitoring)"),
+        ("fail_threshold", "DOUBLE PRECISION", "PSI at which the run fails (mapping monitoring)"),
         ("message", "VARCHAR", "What the status means for this row"),
     ),
     primary_key=("source", "score_date", "name"),

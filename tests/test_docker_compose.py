@@ -127,6 +127,12 @@ def test_airflow_commands_exist(compose, service):
         command = command.removeprefix('bash -c "').removesuffix('"')
     for part in command.split("&&"):
         argv = shlex.split(part)
+        if argv[0] == "warehouse":  # the project's console script (pyproject [project.scripts])
+            out = subprocess.run(
+                [str(BIN / "warehouse"), "--help"], capture_output=True, text=True, timeout=120
+            )
+            assert out.returncode == 0 and "init" in out.stdout, out.stderr[-2000:]
+            continue
         assert argv[0] == "airflow"
         # The subcommand (two words for the `db` and `pools` groups), then its --help.
         sub = argv[1:3] if argv[1] in ("db", "pools") else argv[1:2]

@@ -80,6 +80,8 @@ def test_drift_statuses_and_a_missing_reference():
     assert got["x"].status == "ok" and got["x"].psi < 0.05
     assert got["y"].status == "fail" and got["y"].psi > 0.25 and "drifted" in got["y"].message
     assert got["churn_probability"].kind == "score" and got["churn_probability"].status == "ok"
+    trend = monitoring.drift(ref, now, scores.iloc[:3000], warn=0.1, fail=0.25, trend=["y"])
+    assert [d.status for d in trend if d.name == "y"] == ["ok_trend"]
     missing = monitoring.drift(None, now, scores, warn=0.1, fail=0.25)
     assert {d.status for d in missing} == {"no_reference"}
     assert all(d.psi is None and "retrain" in d.message for d in missing)
@@ -215,9 +217,10 @@ def test_ablation_weight_equals_the_logit_change_by_hand(sample_events):
     batch = collate(ex, [i])
     with torch.no_grad():
         z = model.standardised_context(batch)
-        full = model.heads(model.user_vector(batch, context=z))[0, 0]
+        seq = model.sequence_vector(batch)
+        full = model.heads(seq + model.context_vector(z))[0, 0]
         z[0, k] = 0.0
-        ablated = model.heads(model.user_vector(batch, context=z))[0, 0]
+        ablated = model.heads(seq + model.context_vector(z))[0, 0]
     assert row["weight"] == pytest.approx(float(full - ablated), abs=1e-4)
     assert describe_feature("purchase_recency_days", 41.2) == "no purchase in 41 days"
     assert describe_feature("purchase_recency_days", 400.0) == "never purchased"

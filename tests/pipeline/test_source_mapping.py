@@ -45,6 +45,7 @@ def _template() -> dict:
         (lambda m: m.update(colour="red"), "Extra inputs are not permitted"),
         (lambda m: m.update(name="My Shop"), "String should match pattern"),
         (lambda m: m["labels"].update(churn_horizon_days=0), "greater than 0"),
+        (lambda m: m["monitoring"].update(psi_warn=0.3, psi_fail=0.2), "must be >= psi_warn"),
         (lambda m: m["columns"].pop("user_id"), "user_id"),
         (
             lambda m: (m["columns"].update(event_type=None), m.update(default_event_type=None)),
