@@ -1,12 +1,15 @@
 """`make demo` (``python -m dags.demo``): the whole pipeline on the embedded sample, through the
 real Airflow DAGs. Not a DAG file (``dags/.airflowignore``): it drives the DAGs.
 
-1. generates the seeded sample clickstream (60 days, 2,000 users) under data/raw/;
+1. generates the seeded sample clickstream (75 days, 2,000 users) under data/raw/;
 2. runs the ``clickstream_daily`` DAG for every sample day (clean -> GX gate -> sessionize -> gate);
-3. runs ``behavior_model_training`` as of the last day (MLflow run, registry, champion alias);
-4. runs ``nightly_scoring`` for the last day (warehouse table ``user_propensity_scores``);
-5. prints rows per stage, quarantined rows by reason, validation ROC-AUC, the first scores and the
-   SQL to query them.
+3. ``warehouse init``: tables, the ``analytics`` views and the look-alike function;
+4. runs ``behavior_model_training`` as of day 52 (MLflow run, registry, champion alias);
+5. runs ``nightly_scoring`` for every day from day 52 to the last, as production does each night:
+   scores, profiles, segments, reasons, drift, and realised performance for the dates whose
+   labels have matured by then (the model never saw those outcomes);
+6. prints rows per stage, quarantined rows by reason, validation ROC-AUC, who is at risk and why,
+   the segments, model health, the report's path and the SQL to query them.
 
 Each DAG runs in this process with ``dag.test()`` (Airflow's own executor-less runner), so one
 Spark session serves all days. Rerunning the demo replaces every output; nothing is duplicated.
@@ -29,14 +32,19 @@ def run_pipeline(
     start: date,
     days: int,
     users: int,
+    score_days: int = 1,
     source: str = "sample_clickstream",
     log=print,
 ) -> dict:
-    """Generate the sample and run the three DAGs; returns what happened. Env must be set first."""
+    """Generate the sample and run the three DAGs; returns what happened. Env must be set first.
+
+    Training runs as of the first of the last ``score_days`` days; scoring runs for each of them.
+    """
     import pendulum
     from airflow.models import DagBag
 
     from pipeline.sample_data import SampleConfig, generate
+    from pipeline.warehouse import Warehouse
 
     raw = data_dir / "raw" / source
     generate(raw, SampleConfig(start=start, days=days, users=users))
@@ -61,14 +69,27 @@ def run_pipeline(
         )
         log(f"clickstream_daily {day}: success in {took:.1f}s")
     etl_s = time.time() - t0
+    for line in Warehouse(Settings.from_env().warehouse_url).init():
+        log(f"warehouse init: {line}")
+    train_day = last - timedelta(days=score_days - 1)
     train_s = test(
         "behavior_model_training",
-        logical_date=pendulum.datetime(last.year, last.month, last.day, tz="UTC"),
+        logical_date=pendulum.datetime(train_day.year, train_day.month, train_day.day, tz="UTC"),
     )
-    log(f"behavior_model_training as of {last}: success in {train_s:.1f}s")
-    score_s = test("nightly_scoring", run_conf={"source": source, "score_date": last.isoformat()})
-    log(f"nightly_scoring for {last}: success in {score_s:.1f}s")
-    return {"last_day": last, "etl_s": etl_s, "train_s": train_s, "score_s": score_s}
+    log(f"behavior_model_training as of {train_day}: success in {train_s:.1f}s")
+    t0 = time.time()
+    for k in range(score_days):
+        day = train_day + timedelta(days=k)
+        took = test("nightly_scoring", run_conf={"source": source, "score_date": day.isoformat()})
+        log(f"nightly_scoring for {day}: success in {took:.1f}s")
+    score_s = time.time() - t0
+    return {
+        "last_day": last,
+        "train_day": train_day,
+        "etl_s": etl_s,
+        "train_s": train_s,
+        "score_s": score_s,
+    }
 
 
 def report(*, settings: Settings, source: str, last_day: date) -> str:
@@ -123,24 +144,47 @@ def report(*, settings: Settings, source: str, last_day: date) -> str:
             f"PR-AUC {m[f'val_{label}_pr_auc']:.3f}  log loss {m[f'val_{label}_log_loss']:.3f}  "
             f"(positive rate {m[f'val_{label}_positive_rate']:.2f}, {int(m[f'val_{label}_n_users'])} users)"
         )
+    n = wh.query(
+        "SELECT count(*) FROM user_propensity_scores WHERE source = ? AND score_date = ?",
+        [source, last_day],
+    )[0][0]
     sql = (
-        "SELECT user_id, churn_probability, purchase_probability, model_version\n"
-        "FROM user_propensity_scores\n"
-        f"WHERE score_date = DATE '{last_day}'\n"
+        "SELECT user_id, round(churn_probability, 3) AS churn, top_churn_reason,\n"
+        "       segment_description\n"
+        "FROM analytics.latest_user_scores\n"
+        f"WHERE source = '{source}'\n"
         "ORDER BY churn_probability DESC\nLIMIT 5;"
     )
-    rows = wh.query(sql)
-    n = wh.query("SELECT count(*) FROM user_propensity_scores WHERE score_date = ?", [last_day])[0][
-        0
-    ]
-    out.append(f"user_propensity_scores for {last_day}: {n:,} users. Highest churn risk:")
-    for r in rows:
-        out.append(f"  {r[0]}  churn {r[1]:.3f}  purchase {r[2]:.3f}  model v{r[3]}")
-    out.append("Query it yourself:")
+    out.append(f"Scores for {last_day}: {n:,} users. Highest churn risk, and why:")
+    for user, churn, reason, segment in wh.query(sql):
+        out.append(f"  {user}  churn {churn:.3f}  {reason}  [{segment}]")
+    out.append("Segments:")
+    for sid, users, c, p, text in wh.query(
+        "SELECT segment_id, users, mean_churn_probability, mean_purchase_probability, "
+        "description FROM segment_summary WHERE source = ? AND score_date = ? ORDER BY segment_id",
+        [source, last_day],
+    ):
+        mean = f"churn {c:.2f}  purchase {p:.2f}" if users else "empty"
+        out.append(f"  {sid}  {users:>5,} users  {mean}  {text}")
+    out.append("Model health (analytics.model_health):")
+    for day, status, drifting, churn_auc, purchase_auc in wh.query(
+        "SELECT score_date, drift_status, drifting, realised_churn_roc_auc, "
+        "realised_purchase_roc_auc FROM analytics.model_health WHERE source = ? "
+        "ORDER BY score_date",
+        [source],
+    ):
+        realised = "  ".join(
+            f"{label} ROC-AUC {v:.3f}" if v is not None else f"{label} pending"
+            for label, v in (("churn", churn_auc), ("purchase", purchase_auc))
+        )
+        out.append(f"  {day}  drift {status:<5} {realised}  {drifting or ''}")
+    out.append(f"Report: {s.reports_dir / last_day.isoformat() / f'{source}.html'}")
+    out.append("Query it yourself (read-only):")
     out.append(
         f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{s.data_dir}/warehouse.duckdb', read_only=True).sql('''"
     )
     out.append("    " + sql.replace("\n", "\n    ") + "'''))\"")
+    out.append("  More questions and their SQL: README.md, 'Questions analysts ask'")
     out.append(f"  MLflow UI:  mlflow ui --backend-store-uri {s.mlflow_tracking_uri}")
     out.append("  Airflow UI: AIRFLOW_HOME=data/airflow airflow standalone  (see README)")
     return "\n".join(out)
@@ -150,12 +194,14 @@ def main() -> None:
     # Task logs at WARNING on the console: the demo prints its own summary of each run.
     settings = apply_process_env(defaults={"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
     t0 = time.time()
-    result = run_pipeline(data_dir=settings.data_dir, start=date(2026, 1, 1), days=60, users=2000)
+    result = run_pipeline(
+        data_dir=settings.data_dir, start=date(2026, 1, 1), days=75, users=2000, score_days=24
+    )
     print()
     print(report(settings=settings, source="sample_clickstream", last_day=result["last_day"]))
     print(
-        f"\nDemo wall time {time.time() - t0:.0f}s (daily DAG x60 {result['etl_s']:.0f}s, "
-        f"training {result['train_s']:.0f}s, scoring {result['score_s']:.0f}s)"
+        f"\nDemo wall time {time.time() - t0:.0f}s (daily DAG x75 {result['etl_s']:.0f}s, "
+        f"training {result['train_s']:.0f}s, nightly scoring x24 {result['score_s']:.0f}s)"
     )
 
 
