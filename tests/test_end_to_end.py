@@ -56,6 +56,32 @@ def test_one_score_row_per_eligible_user(pipeline):
     assert {v for *_, v in scores.values()} == {"1"}
 
 
+def test_every_insight_table_and_view_holds_the_last_date(pipeline):
+    last, wh = pipeline["last_day"], _warehouse()
+    n = len(_scores(last))
+    per_user = {"user_profiles": 1, "user_embeddings": 1, "user_score_explanations": 6}
+    for table, k in per_user.items():
+        got = wh.query(f"SELECT count(*) FROM {table} WHERE score_date = ?", [last])[0][0]
+        assert got == k * n, table
+    for table in ("segment_summary", "model_monitoring", "model_performance_history"):
+        assert wh.query(f"SELECT count(*) FROM {table} WHERE score_date = ?", [last])[0][0] > 0
+    latest = wh.query(
+        "SELECT count(*), count(top_churn_reason), count(segment_description), min(score_date) "
+        "FROM analytics.latest_user_scores"
+    )[0]
+    assert latest == (n, n, n, last)
+    health = wh.query("SELECT drift_status, churn_label_status FROM analytics.model_health")
+    assert len(health) == 1 and health[0][1] == "pending"
+    assert health[0][0] in ("ok", "warn")  # the run succeeded, so nothing failed
+    user = wh.query("SELECT min(user_id) FROM user_embeddings WHERE score_date = ?", [last])[0][0]
+    alike = wh.query(
+        f"SELECT * FROM analytics.lookalike_users('sample_clickstream', '{user}', DATE '{last}', 5)"
+    )
+    assert len(alike) == 5 and user not in {r[0] for r in alike}
+    report = Settings.from_env().reports_dir / last.isoformat() / "sample_clickstream.html"
+    assert "nightly scores for" in report.read_text()
+
+
 def test_bots_stay_in_the_lake_but_are_not_scored(pipeline):
     lake = Settings.from_env().source_lake("sample_clickstream")
     bots = duckdb.sql(
