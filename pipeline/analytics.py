@@ -122,9 +122,9 @@ LOOKALIKE_DOC = (
     "that score date, same source and model version."
 )
 
-_DUCKDB_LOOKALIKE = """
-CREATE OR REPLACE MACRO analytics.lookalike_users(src, target_user, day, n) AS TABLE
-SELECT o.user_id, list_cosine_similarity(o.vector, t.vector) AS similarity, o.segment_id,
+# The look-alike query, once; each database wraps it in its own kind of table function.
+_LOOKALIKE_SELECT = """
+SELECT o.user_id, {similarity} AS similarity, o.segment_id,
        s.churn_probability, s.purchase_probability
 FROM {b}.user_embeddings t
 JOIN {b}.user_embeddings o
@@ -132,10 +132,17 @@ JOIN {b}.user_embeddings o
  AND o.model_version = t.model_version AND o.user_id <> t.user_id
 JOIN {b}.user_propensity_scores s
   ON s.source = o.source AND s.score_date = o.score_date AND s.user_id = o.user_id
-WHERE t.source = src AND t.user_id = target_user AND t.score_date = CAST(day AS DATE)
+WHERE t.source = src AND t.user_id = target_user AND t.score_date = {day}
 ORDER BY similarity DESC, o.user_id
 LIMIT n
 """
+
+_DUCKDB_LOOKALIKE = (
+    "CREATE OR REPLACE MACRO analytics.lookalike_users(src, target_user, day, n) AS TABLE"
+    + _LOOKALIKE_SELECT.format(
+        b="{b}", similarity="list_cosine_similarity(o.vector, t.vector)", day="CAST(day AS DATE)"
+    )
+)
 
 _PG_COSINE = """
 CREATE OR REPLACE FUNCTION analytics.cosine_similarity(a real[], b real[])
@@ -145,26 +152,19 @@ RETURNS double precision LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$
 """
 
-_PG_LOOKALIKE = """
+_PG_LOOKALIKE = (
+    """
 CREATE OR REPLACE FUNCTION analytics.lookalike_users(
     src varchar, target_user varchar, day date, n integer
 )
 RETURNS TABLE (user_id varchar, similarity double precision, segment_id integer,
                churn_probability double precision, purchase_probability double precision)
-LANGUAGE sql STABLE AS $$
-SELECT o.user_id, analytics.cosine_similarity(o.vector, t.vector) AS similarity, o.segment_id,
-       s.churn_probability, s.purchase_probability
-FROM {b}.user_embeddings t
-JOIN {b}.user_embeddings o
-  ON o.source = t.source AND o.score_date = t.score_date
- AND o.model_version = t.model_version AND o.user_id <> t.user_id
-JOIN {b}.user_propensity_scores s
-  ON s.source = o.source AND s.score_date = o.score_date AND s.user_id = o.user_id
-WHERE t.source = src AND t.user_id = target_user AND t.score_date = day
-ORDER BY similarity DESC, o.user_id
-LIMIT n
-$$
-"""
+LANGUAGE sql STABLE AS $$"""
+    + _LOOKALIKE_SELECT.format(
+        b="{b}", similarity="analytics.cosine_similarity(o.vector, t.vector)", day="day"
+    )
+    + "$$"
+)
 
 
 def _quote(text: str) -> str:
