@@ -160,12 +160,15 @@ def explain(
         for j, label in enumerate(LABELS):
             for b, i in enumerate(idx):
                 present, counts = np.unique(groups[b][groups[b] >= 0], return_counts=True)
+                read = int(ex.offsets[i + 1] - ex.offsets[i])
+                total = read if raw is None else int(round(raw[i, FEATURE_NAMES.index("events")]))
+                # The model reads the last max_events events: say so where the history is longer.
+                suffix = f" (of the last {read} events)" if total > read else ""
                 cands = []
                 for g, n in zip(present, counts, strict=True):
                     t, w = _EVENT_GROUPS[g]
-                    cands.append(
-                        (f"events:{t}:{w}", describe_events(t, w, int(n)), weights[b, g, j])
-                    )
+                    text = describe_events(t, w, int(n)) + suffix
+                    cands.append((f"events:{t}:{w}", text, weights[b, g, j]))
                 if raw is not None:
                     cands += [
                         (f"feature:{name}", describe_feature(name, raw[i, f]),

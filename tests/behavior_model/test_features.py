@@ -40,3 +40,34 @@ def test_rfm_features_on_a_hand_checked_history():
 def test_transform_is_a_signed_log():
     x = transform(pd.DataFrame({"a": [0.0, np.e - 1, -(np.e - 1)]}))
     np.testing.assert_allclose(x[:, 0], [0.0, 1.0, -1.0])
+
+
+def test_lightgbm_baseline_early_stops_on_the_last_cutoff_then_refits_on_all(sample_events):
+    """The fair baseline: its tree count comes from early stopping on the last training cutoff,
+    and the model that predicts is refitted on every training cutoff with that many trees."""
+    from behavior_model.baselines import Baselines
+    from behavior_model.config import LabelConfig
+    from behavior_model.data import eligible_users, make_labels
+
+    labels = LabelConfig()
+    cutoffs = [pd.Timestamp(f"2026-01-{d}", tz="UTC") for d in (19, 26)] + [
+        pd.Timestamp("2026-02-02", tz="UTC")
+    ]
+    xs, ys, last = [], [], []
+    for t in cutoffs:
+        users = eligible_users(sample_events, t, labels)
+        xs.append(rfm_features(sample_events, t, users))
+        ys.append(make_labels(sample_events, users, t, labels)[0])
+        last.append(np.full(len(users), t == cutoffs[-1]))
+    x, y, last = pd.concat(xs), np.concatenate(ys), np.concatenate(last)
+    model = Baselines().fit(x, y, last_cutoff=last)
+    assert 1 <= model.n_trees < Baselines.MAX_TREES  # stopped early, on the held-out cutoff
+    booster = model.models["lightgbm"].booster_
+    assert booster.num_trees() == model.n_trees
+    assert model.models["lightgbm"].n_features_in_ == x.shape[1]
+    # Refitted on all rows: the first tree's root saw (a 0.8 bagging sample of) every row, more
+    # rows than the earlier cutoffs hold.
+    root = booster.dump_model()["tree_info"][0]["tree_structure"]
+    assert root["internal_count"] > (~last).sum()
+    assert root["internal_count"] == pytest.approx(0.8 * len(x), rel=0.02)
+    assert Baselines().fit(x, y).n_trees == 300  # no held-out cutoff: the fixed default
