@@ -71,12 +71,16 @@ TEMPLATE = """<!doctype html>
 {% endfor %}</table>{% else %}<p>Every input and score is stable.</p>{% endif %}
 
 <h2>Realised performance over time</h2>
+<p class="sub">Each score date's stored scores against what happened once its label window had
+passed (pending until then). {{ performance_note }}</p>
 {% if charts.performance %}<img alt="realised performance" src="data:image/png;base64,{{ charts.performance }}">{% endif %}
-<table><tr><th>score date</th><th>label</th><th>status</th><th>ROC-AUC</th><th>ECE</th>
-<th>positive rate</th><th>mean probability</th><th></th></tr>
-{% for p in performance %}<tr><td>{{ p.score_date }}</td><td>{{ p.label }}</td><td>{{ p.status }}</td>
-<td class="n">{{ p.roc_auc }}</td><td class="n">{{ p.ece }}</td><td class="n">{{ p.positive_rate }}</td>
-<td class="n">{{ p.mean_probability }}</td><td>{{ p.message }}</td></tr>
+<table><tr><th>score date</th><th>churn ROC-AUC</th><th>churn ECE</th><th>churned</th>
+<th>predicted</th><th>purchase ROC-AUC</th><th>purchase ECE</th><th>purchased</th><th>predicted</th></tr>
+{% for p in performance %}<tr><td>{{ p.score_date }}</td>
+<td class="n">{{ p.churn_roc_auc }}</td><td class="n">{{ p.churn_ece }}</td>
+<td class="n">{{ p.churn_positive_rate }}</td><td class="n">{{ p.churn_mean_probability }}</td>
+<td class="n">{{ p.purchase_roc_auc }}</td><td class="n">{{ p.purchase_ece }}</td>
+<td class="n">{{ p.purchase_positive_rate }}</td><td class="n">{{ p.purchase_mean_probability }}</td></tr>
 {% endfor %}</table>
 
 <h2>Biggest movers since {{ previous_date or "the previous score date" }}</h2>
@@ -89,6 +93,28 @@ TEMPLATE = """<!doctype html>
 compare with yet.</p>{% endif %}
 </body></html>
 """
+
+
+PERFORMANCE_ROWS = 14
+
+
+def performance_rows(performance: pd.DataFrame, *, last: int) -> list[dict]:
+    """One row per score date (newest first), churn and purchase side by side; "pending" where
+    the labels are not complete, "undefined" where every user had the same outcome."""
+    rows = []
+    for day, g in sorted(performance.groupby("score_date"), key=lambda x: x[0], reverse=True)[
+        :last
+    ]:
+        row: dict = {"score_date": day}
+        for r in g.to_dict("records"):
+            label = r["label"]
+            pending = r["status"] == "pending"
+            row[f"{label}_roc_auc"] = "pending" if pending else _fmt(r["roc_auc"]) or "undefined"
+            row[f"{label}_ece"] = _fmt(r["ece"])
+            row[f"{label}_positive_rate"] = _fmt(r["positive_rate"])
+            row[f"{label}_mean_probability"] = _fmt(r["mean_probability"])
+        rows.append(row)
+    return rows
 
 
 def _png(fig) -> str:
@@ -180,7 +206,13 @@ def render(wh: Warehouse, source: str, score_date: date, *, warn: float, fail: f
     colours = known["status"].map(
         {"ok": "#2e7d32", "ok_trend": "#8bc34a", "warn": "#ef8f00", "fail": "#c62828"}
     )
-    ax.bar(known["name"], known["psi"], color=colours.fillna("#777"))
+    # The axis stops at twice the fail threshold; a taller bar is cut there and labelled.
+    top = 2 * fail
+    ax.bar(known["name"], known["psi"].clip(upper=top), color=colours.fillna("#777"))
+    for x, v in enumerate(known["psi"]):
+        if v > top:
+            ax.annotate(f"{v:.2f}", (x, top), ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, top * 1.12)
     ax.axhline(warn, color="#ef8f00", ls="--", lw=1)
     ax.axhline(fail, color="#c62828", ls="--", lw=1)
     ax.set_ylabel("PSI")
@@ -225,16 +257,12 @@ def render(wh: Warehouse, source: str, score_date: date, *, warn: float, fail: f
         drift_rows=[
             dict(r, psi=_fmt(r["psi"])) for r in drift[drift["status"] != "ok"].to_dict("records")
         ],
-        performance=[
-            dict(
-                r,
-                roc_auc=_fmt(r["roc_auc"]),
-                ece=_fmt(r["ece"]),
-                positive_rate=_fmt(r["positive_rate"]),
-                mean_probability=_fmt(r["mean_probability"]),
-            )
-            for r in performance.to_dict("records")
-        ],  # fmt: skip
+        performance=performance_rows(performance, last=PERFORMANCE_ROWS),
+        performance_note=(
+            f"The last {PERFORMANCE_ROWS} of {performance['score_date'].nunique()} score dates."
+            if performance["score_date"].nunique() > PERFORMANCE_ROWS
+            else ""
+        ),
         previous_date=previous,
         movers=[
             dict(

@@ -28,7 +28,7 @@ from behavior_model.data import (
     concat_examples,
     make_text_table,
 )
-from behavior_model.features import FEATURE_NAMES, inverse_transform, rfm_features
+from behavior_model.features import rfm_features
 from behavior_model.metrics import binary_metrics
 from behavior_model.model import BehaviorModel
 from behavior_model.monitoring import build_reference
@@ -91,14 +91,18 @@ class TrainedModel:
 
 def reference_of(events: pd.DataFrame, ex: Examples, probs: np.ndarray) -> dict:
     """The drift reference stored with the model: RFM inputs and calibrated scores of the users
-    in ``ex`` (training passes the users eligible on its last day of data)."""
-    if ex.context.shape[1] == len(FEATURE_NAMES):
-        inputs = pd.DataFrame(inverse_transform(ex.context), columns=list(FEATURE_NAMES))
-    else:  # a model without the RFM context: the same features, computed for the reference
-        inputs = rfm_features(events, pd.Timestamp(ex.cutoff[0], tz="UTC"), ex.user_id)
+    in ``ex`` (training passes the users eligible on its last day of data).
+
+    The inputs are recomputed in float64 as scoring computes them, not read back from the float32
+    context: counts like 2.0 would come back as 1.9999998 and fall on the other side of a decile
+    edge, a drift of nothing.
+    """
+    cutoff = pd.Timestamp(ex.cutoff[0], tz="UTC") if len(ex) else None
+    inputs = rfm_features(events, cutoff, ex.user_id)
     scores = pd.DataFrame({f"{label}_probability": probs[:, j] for j, label in enumerate(LABELS)})
-    cutoff = pd.Timestamp(ex.cutoff[0]).date() if len(ex) else None
-    return build_reference(inputs, scores, described=f"{len(ex)} users eligible at {cutoff}")
+    return build_reference(
+        inputs, scores, described=f"{len(ex)} users eligible at {cutoff and cutoff.date()}"
+    )
 
 
 def make_loader(

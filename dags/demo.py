@@ -184,7 +184,9 @@ def report(*, settings: Settings, source: str, last_day: date) -> str:
         f"  {sys.executable} -c \"import duckdb; print(duckdb.connect('{s.data_dir}/warehouse.duckdb', read_only=True).sql('''"
     )
     out.append("    " + sql.replace("\n", "\n    ") + "'''))\"")
-    out.append("  More questions and their SQL: README.md, 'Questions analysts ask'")
+    out.append(
+        "  More questions and their SQL: README.md, 'The warehouse: tables, views, and the questions analysts ask'"
+    )
     out.append(f"  MLflow UI:  mlflow ui --backend-store-uri {s.mlflow_tracking_uri}")
     out.append("  Airflow UI: AIRFLOW_HOME=data/airflow airflow standalone  (see README)")
     return "\n".join(out)
