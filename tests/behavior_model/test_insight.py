@@ -165,6 +165,7 @@ def test_a_planted_driver_is_ranked_first_with_its_sign_and_words():
     ev = events_frame(
         [(u, f"2026-02-{d:02d} 10:00", "view") for u in ("a", "b", "c") for d in (20, 25)]
         + [("a", f"2026-02-{d:02d} 11:00", "purchase") for d in range(1, 28)]  # a buys a lot
+        + [("d", "2026-02-27 09:00", "cart")]  # a user with one event
     )
     vocab = Vocabulary({"I1": 1}, {"toys": 1}, 4)
     model = _planted_model("purchase_baskets")
