@@ -53,14 +53,29 @@ def configure_mlflow(settings: Settings) -> str:
     with environment_unchanged("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    exp = mlflow.get_experiment_by_name(settings.mlflow_experiment)
-    if exp is None:
-        exp_id = mlflow.create_experiment(
-            settings.mlflow_experiment, artifact_location=settings.mlflow_artifact_root
-        )
-    else:
-        exp_id = exp.experiment_id
+    exp_id = _experiment(
+        settings,
+        settings.mlflow_experiment,
+        "Training runs of the behaviour model: one run per source and logical date, with the "
+        "validation table against the baselines and the promotion decision.",
+    )
     mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def _experiment(settings: Settings, name: str, description: str) -> str:
+    """Get or create an experiment with its artifact root, shown in the UI as model training
+    (MLflow 3 opens an experiment without that tag on its GenAI traces page)."""
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(name)
+    exp_id = (
+        exp.experiment_id
+        if exp is not None
+        else client.create_experiment(name, artifact_location=settings.mlflow_artifact_root)
+    )
+    if exp is None or exp.tags.get("mlflow.experimentKind") != "custom_model_development":
+        client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+        client.set_experiment_tag(exp_id, "mlflow.note.content", description)
     return exp_id
 
 
@@ -148,12 +163,12 @@ def log_scoring_run(
     the nightly report as an artifact. A rerun of the date replaces the earlier run (deleted once
     the new one is complete), so the experiment lists each date once."""
     client = MlflowClient()
-    experiment = f"{settings.mlflow_experiment}-scoring"
-    exp = client.get_experiment_by_name(experiment)
-    exp_id = (
-        exp.experiment_id
-        if exp is not None
-        else client.create_experiment(experiment, artifact_location=settings.mlflow_artifact_root)
+    exp_id = _experiment(
+        settings,
+        f"{settings.mlflow_experiment}-scoring",
+        "Nightly scoring: one run per source and score date (a rerun replaces it), with the "
+        "users scored, mean probabilities, segments, the largest input PSI, the model-health tag "
+        "and the nightly report (artifact report/).",
     )
     day = score_date.isoformat()
     earlier = client.search_runs(
