@@ -130,6 +130,18 @@ def main() -> None:
             print(f"attempt {attempt}: the SQLite metadata DB was locked; trying again")
             time.sleep(10)
         print(f"$ {BACKFILL}\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+        if done.returncode != 0 and attempt > 1 and "AlreadyRunningBackfill" in done.stderr:
+            # A "locked" attempt can fail after its backfill was committed: that one is ours.
+            running = [
+                b
+                for b in api.call("GET", "/api/v2/backfills?dag_id=clickstream_daily")["backfills"]
+                if not b.get("completed_at") and b["from_date"][:10] == FROM.isoformat()
+            ]
+            if running:
+                print(
+                    f"backfill {running[0]['id']} was created by the locked attempt: following it"
+                )
+                done = subprocess.CompletedProcess(done.args, 0, done.stdout, done.stderr)
         if done.returncode != 0:
             raise SystemExit("the README's backfill command failed")
         days = [(FROM + timedelta(days=k)).isoformat() for k in range((TO - FROM).days + 1)]

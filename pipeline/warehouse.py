@@ -80,7 +80,8 @@ class Warehouse:
         if self.dialect == "duckdb":
             return con.execute(sql, list(params)).fetchall()
         with con.cursor() as cur:
-            cur.execute(sql, list(params))
+            # One placeholder style for callers on both databases: "?" (psycopg's is "%s").
+            cur.execute(sql.replace("?", "%s") if params else sql, list(params))
             return cur.fetchall()
 
     def base_schema(self, con: Any) -> str:
@@ -192,6 +193,7 @@ class Warehouse:
         return sum(len(rows) for _, _, rows in replacements)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of ``sql``; placeholders are ``?`` on both databases."""
         with self.connect() as con:
             self.create_tables(con)
             return self._fetch(con, sql, params)

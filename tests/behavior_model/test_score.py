@@ -195,3 +195,55 @@ def test_every_insight_table_holds_the_date_and_realised_metrics_follow_the_labe
     page = Path(result.report).read_text()
     assert f"nightly scores for {SCORE_DATE}" in page and "Biggest movers since 2026-02-05" in page
     assert page.count("data:image/png;base64,") == 4
+
+
+def test_the_same_date_lands_in_postgresql_with_every_insight_table(two_versions):
+    """Production's warehouse: the rows go through COPY (numbers, NULLs, dates, REAL[] vectors)."""
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg")
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    name = f"score_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as con:
+            con.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as e:
+        pytest.skip(f"PostgreSQL not reachable at {admin}: {e}")
+    try:
+        ctx = two_versions
+        pg = replace(
+            ctx,
+            settings=replace(
+                ctx.settings, warehouse_url=f"postgresql://postgres@127.0.0.1:5432/{name}"
+            ),
+        )
+        pg.warehouse.init()
+        result = score_users(pg)
+        counts = {
+            t: pg.warehouse.query(f"SELECT count(*) FROM {t} WHERE score_date = ?", [SCORE_DATE])[
+                0
+            ][0]
+            for t in (
+                "user_propensity_scores",
+                "user_profiles",
+                "user_embeddings",
+                "user_score_explanations",
+            )
+        }
+        assert counts == {
+            "user_propensity_scores": result.rows, "user_profiles": result.rows,
+            "user_embeddings": result.rows, "user_score_explanations": 6 * result.rows,
+        }  # fmt: skip
+        user = pg.warehouse.query("SELECT min(user_id) FROM user_embeddings")[0][0]
+        alike = pg.warehouse.query(
+            "SELECT user_id, similarity FROM analytics.lookalike_users(?, ?, ?, 3)",
+            [ctx.source, user, SCORE_DATE],
+        )
+        assert len(alike) == 3 and all(-1 <= s <= 1 for _, s in alike)
+        assert (
+            pg.warehouse.query("SELECT count(*) FROM analytics.latest_user_scores")[0][0]
+            == result.rows
+        )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
