@@ -87,7 +87,13 @@ def _none_if_nan(v):
 
 
 def segment_rows(
-    key: tuple, name: str, version: str, seg, profiles: pd.DataFrame, scores: pd.DataFrame
+    key: tuple,
+    name: str,
+    version: str,
+    seg,
+    profiles: pd.DataFrame,
+    scores: pd.DataFrame,
+    previous: dict[int, np.ndarray] | None,
 ) -> list[tuple]:
     out = []
     n = len(scores)
@@ -105,11 +111,12 @@ def segment_rows(
             describe(p, profiles), seg.k_choice, centre.astype(float).tolist(),
         ))  # fmt: skip
     for sid in seg.emptied:
+        # The row keeps the segment's last centre, so the next date can match users to it again.
         log.warning("segment %d has no users on %s: kept as an empty row", sid, key[1])
         out.append((
             *key, sid, name, version, 0, 0.0, None, None, None, None, None, None,
             "empty on this date: no user's vector is near this segment any more", seg.k_choice,
-            None,
+            previous[sid].astype(float).tolist(),
         ))  # fmt: skip
     return out
 
@@ -227,7 +234,9 @@ def score_users(ctx: RunContext) -> ScoreResult:
         (*key, u, name, version, int(s), v.astype(float).tolist())
         for u, s, v in zip(users, seg.segment_of_user, vectors, strict=True)
     ]
-    summary_rows = segment_rows(key, name, version, seg, profiles.reset_index(drop=True), scores)
+    summary_rows = segment_rows(
+        key, name, version, seg, profiles.reset_index(drop=True), scores, previous
+    )
 
     drivers = explain(predictor.model, ex)
     explanation_rows = [

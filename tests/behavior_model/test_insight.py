@@ -225,3 +225,21 @@ def test_ablation_weight_equals_the_logit_change_by_hand(sample_events):
     assert row["weight"] == pytest.approx(float(full - ablated), abs=1e-4)
     assert describe_feature("purchase_recency_days", 41.2) == "no purchase in 41 days"
     assert describe_feature("purchase_recency_days", 400.0) == "never purchased"
+
+
+def test_an_emptied_segment_keeps_a_row_that_says_so_and_its_centre():
+    from behavior_model.score import segment_rows
+    from behavior_model.segments import Segmentation
+
+    seg = Segmentation(np.array([0, 0]), {0: np.array([1.0, 0.0])}, [1], "silhouette 0.4")
+    profiles = pd.DataFrame({c: [1.0, 2.0] for c in PROFILE_COLUMNS})
+    scores = pd.DataFrame({"churn_probability": [0.2, 0.4], "purchase_probability": [0.5, 0.7]})
+    previous = {0: np.array([1.0, 0.0]), 1: np.array([0.0, 1.0])}
+    rows = segment_rows(("s", date(2026, 3, 1)), "m", "1", seg, profiles, scores, previous)
+    kept, emptied = rows
+    # (source, date, segment, model, version, users, share, churn, purchase, recency, orders,
+    #  monetary, events_30d, description, k_choice, centroid)
+    assert kept[2:6] == (0, "m", "1", 2) and kept[7] == pytest.approx(0.3)
+    assert emptied[2:7] == (1, "m", "1", 0, 0.0)
+    assert emptied[7:13] == (None,) * 6  # no mean of nobody, and the description says why
+    assert emptied[13].startswith("empty on this date") and emptied[15] == [0.0, 1.0]
