@@ -90,7 +90,7 @@ def nightly_scoring():
     @task(map_index_template="{{ result['source'] }} {{ result['score_date'] }}")
     def model_health(result: dict) -> str:
         """Fails the run when the scoring run's drift status is ``fail``, naming the inputs."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         where = f"{result['source']} {result['score_date']}"
         if result["drift_status"] == "fail":
