@@ -36,6 +36,7 @@ EVENT_NAMES = {
 }
 # (code, upper bound in days, words)
 WINDOWS = (("7d", 7, "in the last 7 days"), ("30d", 30, "8 to 30 days ago"), ("older", None, "more than 30 days ago"))  # fmt: skip
+_WINDOW_WORDS = {code: text for code, _, text in WINDOWS}
 _TYPE_OF_ID = {i: t for t, i in EVENT_TYPE_IDS.items()}
 
 
@@ -81,14 +82,15 @@ def describe_feature(name: str, v: float) -> str:
 
 def describe_events(event_type: str, window: str, n: int) -> str:
     one, many = EVENT_NAMES.get(event_type, (event_type, event_type + "s"))
-    words = dict((code, text) for code, _, text in WINDOWS)[window]
+    words = _WINDOW_WORDS[window]
     return f"{n} {one if n == 1 else many} {words}"
 
 
 def _window_of(age_days: np.ndarray) -> np.ndarray:
-    out = np.full(len(age_days), "older", dtype=object)
-    out[age_days < 30] = "30d"
-    out[age_days < 7] = "7d"
+    """The WINDOWS code of each age: the first window whose bound it is under (None = no bound)."""
+    out = np.full(len(age_days), WINDOWS[-1][0], dtype=object)
+    for code, bound, _ in reversed(WINDOWS[:-1]):
+        out[age_days < bound] = code
     return out
 
 

@@ -123,6 +123,16 @@ def drift(
     return out
 
 
+# Worst first: the status a run reports is the first of these any row has, else "ok".
+SEVERITY = ("fail", "warn", "no_reference")
+
+
+def worst_status(statuses) -> str:
+    """The run's model-health status from its rows' statuses (ok_trend counts as ok)."""
+    present = set(statuses)
+    return next((s for s in SEVERITY if s in present), "ok")
+
+
 def labels_complete_on(score_date: date, horizon_days: int) -> date:
     """The first run date whose lake holds the whole label window [score_date + 1, + horizon)."""
     return score_date + timedelta(days=horizon_days)

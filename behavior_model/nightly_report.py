@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment  # noqa: E402
 
+from behavior_model.monitoring import worst_status  # noqa: E402
 from pipeline.warehouse import Warehouse  # noqa: E402
 
 TEMPLATE = """<!doctype html>
@@ -229,11 +230,7 @@ def render(wh: Warehouse, source: str, score_date: date, *, warn: float, fail: f
         fig.autofmt_xdate()
         charts["performance"] = _png(fig)
 
-    status = "ok"
-    for s in ("fail", "warn", "no_reference"):
-        if (drift["status"] == s).any():
-            status = s
-            break
+    status = worst_status(drift["status"])
     flagged = drift[drift["status"].isin(["warn", "fail"])]
     env = Environment(autoescape=True)
     return env.from_string(TEMPLATE).render(

@@ -131,6 +131,7 @@ def performance_replacements(
     labels = label_config(ctx.mapping.labels)
     horizons = {"churn": labels.churn_horizon_days, "purchase": labels.purchase_horizon_days}
     out: list[Replacement] = []
+    stored_by_day: dict[date, list[tuple]] = {}
 
     def row(day, label, model_name, model_version, horizon, r) -> Replacement:
         values = (
@@ -162,12 +163,14 @@ def performance_replacements(
             [label, source, last_mature, last_mature],
         )
         for (day,) in matured:
-            stored = wh.query(
-                "SELECT user_id, churn_probability, purchase_probability, model_name, "
-                "model_version FROM user_propensity_scores WHERE source = ? AND score_date = ? "
-                "ORDER BY user_id",
-                [source, day],
-            )
+            if day not in stored_by_day:  # both labels of a date read its scores once
+                stored_by_day[day] = wh.query(
+                    "SELECT user_id, churn_probability, purchase_probability, model_name, "
+                    "model_version FROM user_propensity_scores WHERE source = ? "
+                    "AND score_date = ? ORDER BY user_id",
+                    [source, day],
+                )
+            stored = stored_by_day[day]
             users = np.array([r[0] for r in stored], dtype=object)
             cutoff = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
             y = make_labels(events, users, cutoff, labels)[1 if label == "churn" else 0]
@@ -255,9 +258,7 @@ def score_users(ctx: RunContext) -> ScoreResult:
          warn, fail, d.message)
         for d in drift
     ]  # fmt: skip
-    status = next(
-        (s for s in ("fail", "warn", "no_reference") if any(d.status == s for d in drift)), "ok"
-    )
+    status = monitoring.worst_status(d.status for d in drift)
     drifting = [f"{d.name} (PSI {d.psi:.2f})" for d in drift if d.status in ("warn", "fail")]
     if status in ("warn", "fail"):
         log.warning("%s %s: model health %s: %s", source, score_date, status, ", ".join(drifting))

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,3 +69,24 @@ def use_data_dir(monkeypatch, data_dir: Path) -> Settings:
 def isolated_settings(tmp_path, monkeypatch) -> Settings:
     """Settings on a fresh data folder (lake, warehouse, MLflow) for one test."""
     return use_data_dir(monkeypatch, tmp_path)
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its URL), dropped afterwards; the test is skipped, with
+    the reason, where no server answers."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as con:
+            con.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as e:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {e}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

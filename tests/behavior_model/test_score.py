@@ -19,7 +19,7 @@ from pipeline.sample_data import SampleConfig, canonical_events
 from pipeline.source_mapping import load_mapping
 from pipeline.tables import USER_PROPENSITY_SCORES
 from tests.behavior_model.conftest import write_sessionized
-from tests.conftest import use_data_dir
+from tests.conftest import fresh_postgres_database, use_data_dir
 
 pytestmark = pytest.mark.slow
 SCORE_DATE = date(2026, 2, 19)
@@ -199,24 +199,9 @@ def test_every_insight_table_holds_the_date_and_realised_metrics_follow_the_labe
 
 def test_the_same_date_lands_in_postgresql_with_every_insight_table(two_versions):
     """Production's warehouse: the rows go through COPY (numbers, NULLs, dates, REAL[] vectors)."""
-    import uuid
-
-    psycopg = pytest.importorskip("psycopg")
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    name = f"score_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as con:
-            con.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL not reachable at {admin}: {e}")
-    try:
+    with fresh_postgres_database("score") as url:
         ctx = two_versions
-        pg = replace(
-            ctx,
-            settings=replace(
-                ctx.settings, warehouse_url=f"postgresql://postgres@127.0.0.1:5432/{name}"
-            ),
-        )
+        pg = replace(ctx, settings=replace(ctx.settings, warehouse_url=url))
         pg.warehouse.init()
         result = score_users(pg)
         counts = {
@@ -244,6 +229,3 @@ def test_the_same_date_lands_in_postgresql_with_every_insight_table(two_versions
             pg.warehouse.query("SELECT count(*) FROM analytics.latest_user_scores")[0][0]
             == result.rows
         )
-    finally:
-        with psycopg.connect(admin, autocommit=True) as con:
-            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

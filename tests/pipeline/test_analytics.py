@@ -9,8 +9,8 @@ import pytest
 
 from pipeline import tables as t
 from pipeline.warehouse import Warehouse
+from tests.conftest import PG_ADMIN, fresh_postgres_database
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
 AT = datetime(2026, 3, 3)
 
@@ -221,17 +221,13 @@ def test_duckdb_views_and_lookalikes(tmp_path):
 
 @pytest.fixture
 def pg_database():
-    psycopg = pytest.importorskip("psycopg")
-    name = f"wh_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as con:
-            con.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {e}")
+    """A fresh database and a role name; the role goes once the database (its grants) has gone."""
     role = f"analyst_{uuid.uuid4().hex[:8]}"
-    yield name, role
+    with fresh_postgres_database("wh") as url:
+        yield url, role
+    import psycopg
+
     with psycopg.connect(PG_ADMIN, autocommit=True) as con:
-        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         con.execute(f"DROP ROLE IF EXISTS {role}")
 
 
@@ -239,8 +235,9 @@ def test_postgres_analyst_role_reads_and_is_refused_writes(pg_database):
     import psycopg
     from psycopg import errors
 
-    name, role = pg_database
-    wh = Warehouse(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    url, role = pg_database
+    name = url.rsplit("/", 1)[1]
+    wh = Warehouse(url)
     assert any("analyst role not created" in line for line in wh.init())  # no password: said so
     done = wh.init(analyst_role=role, analyst_password="s3cret'pw")
     assert any(f"role {role}: created" in line for line in done)
