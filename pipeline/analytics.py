@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.tables import quote
+
 SCHEMA = "analytics"
 
 # name -> (comment, SELECT over the base schema; {b} is the base schema)
@@ -167,16 +169,12 @@ LANGUAGE sql STABLE AS $$"""
 )
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def create_views(con: Any, dialect: str, base: str) -> list[str]:
     """The analytics schema, its views and the look-alike function; idempotent."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     for name, (comment, sql) in VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {SCHEMA}.{name} AS {sql.format(b=base)}")
-        con.execute(f"COMMENT ON VIEW {SCHEMA}.{name} IS {_quote(comment)}")
+        con.execute(f"COMMENT ON VIEW {SCHEMA}.{name} IS {quote(comment)}")
     if dialect == "duckdb":
         con.execute(_DUCKDB_LOOKALIKE.format(b=base))
     else:
@@ -184,7 +182,7 @@ def create_views(con: Any, dialect: str, base: str) -> list[str]:
         con.execute(_PG_LOOKALIKE.format(b=base))
         con.execute(
             f"COMMENT ON FUNCTION {SCHEMA}.lookalike_users(varchar, varchar, date, integer) "
-            f"IS {_quote(LOOKALIKE_DOC)}"
+            f"IS {quote(LOOKALIKE_DOC)}"
         )
     return [
         f"schema {SCHEMA}: views {', '.join(VIEWS)}; table function lookalike_users"
