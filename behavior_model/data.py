@@ -18,11 +18,13 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from behavior_model.config import LabelConfig, ModelConfig
 from behavior_model.features import rfm_features, transform
-from pipeline.contracts import EVENT_TYPES
+from pipeline.contracts import EVENT_TYPES, FEATURE_NAMES
 
 EVENT_TYPE_IDS = {t: i + 1 for i, t in enumerate(EVENT_TYPES)}  # 0 = padding
 
@@ -143,30 +145,22 @@ def build_examples(
     hist = past[past["user_id"].isin(eligible)].sort_values(["user_id", "event_time", "event_id"])
     hist = hist.groupby("user_id", sort=False).tail(model.max_events)
 
-    by_user = hist.groupby("user_id", sort=False)
-    sizes = by_user.size()
+    sizes = hist.groupby("user_id", sort=False).size()
     users = sizes.index.to_numpy()
     offsets = np.concatenate([[0], np.cumsum(sizes.to_numpy())]).astype(np.int64)
-    gap = by_user["event_time"].diff().dt.total_seconds().fillna(-1).to_numpy()
-    age = (cutoff - hist["event_time"]).dt.total_seconds().to_numpy()
-    t_local = hist["event_time"].dt
-    tokens = {
-        "event_type": hist["event_type"].map(EVENT_TYPE_IDS).fillna(0).astype(np.int64).to_numpy(),
-        "item": vocab.item_index(hist["item_id"]),
-        "category": vocab.category_index(hist["category"]),
-        "gap": time_bucket(gap, model.time_buckets),
-        "age": time_bucket(age, model.time_buckets),
-        "hour": t_local.hour.to_numpy().astype(np.int64),
-        "weekday": t_local.weekday.to_numpy().astype(np.int64),
-        "text": hist["item_text"].map(text_index).fillna(0).astype(np.int64).to_numpy(),
-        "numeric": np.stack(
-            [
-                np.log1p(hist["price"].fillna(0).clip(lower=0).to_numpy()),
-                np.log1p(hist["quantity"].fillna(0).clip(lower=0).to_numpy()),
-            ],
-            axis=1,
-        ).astype(np.float32),
-    }
+    event_time = hist["event_time"].dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    naive_cutoff = cutoff.tz_localize(None).to_datetime64().astype("datetime64[us]")
+    tokens = event_tokens(
+        {c: hist[c] for c in ("event_type", "item_id", "category", "item_text")},
+        price=hist["price"].to_numpy(dtype=float, na_value=np.nan),
+        quantity=hist["quantity"].to_numpy(dtype=float, na_value=np.nan),
+        event_time=event_time,
+        offsets=offsets,
+        cutoffs=np.full(len(users), naive_cutoff),
+        model=model,
+        vocab=vocab,
+        text_index=text_index,
+    )
     if model.use_context:
         context = transform(rfm_features(events, cutoff, users)).astype(np.float32)
     else:
@@ -174,14 +168,145 @@ def build_examples(
     ex = Examples(
         user_id=users,
         context=context,
-        cutoff=np.full(len(users), cutoff.tz_localize(None).to_datetime64(), "datetime64[us]"),
+        cutoff=np.full(len(users), naive_cutoff),
         offsets=offsets,
         tokens=tokens,
-        event_time=hist["event_time"].dt.tz_localize(None).to_numpy().astype("datetime64[us]"),
+        event_time=event_time,
         text_table=text_table,
     )
     if with_labels:
         ex.purchase, ex.churn = make_labels(events, users, cutoff, labels)
+    return ex
+
+
+def event_tokens(
+    text_columns: dict[str, pd.Series],
+    *,
+    price: np.ndarray,
+    quantity: np.ndarray,
+    event_time: np.ndarray,
+    offsets: np.ndarray,
+    cutoffs: np.ndarray,
+    model: ModelConfig,
+    vocab: Vocabulary,
+    text_index: dict[str, int],
+) -> dict[str, np.ndarray]:
+    """The model's per-event inputs from the events of consecutive users (``offsets``), oldest
+    first per user; ``event_time`` and ``cutoffs`` (one per user) naive UTC datetime64[us].
+
+    One definition for both builders (pandas ``build_examples`` and ``examples_from_arrow`` over
+    the Spark shards): the time since the previous event is measured within the events read (the
+    first one has none), hours and weekdays are UTC.
+    """
+    t_us = event_time.astype("datetime64[us]").astype(np.int64)
+    lengths = np.diff(offsets)
+    gap = np.empty(len(t_us), dtype=np.float64)
+    gap[1:] = (t_us[1:] - t_us[:-1]) / 1e6
+    starts = offsets[:-1][lengths > 0]
+    gap[starts] = -1.0
+    cutoff_us = np.repeat(cutoffs.astype("datetime64[us]").astype(np.int64), lengths)
+    age = (cutoff_us - t_us) / 1e6
+    days = np.floor_divide(t_us, 86_400_000_000)
+    return {
+        "event_type": pd.Series(text_columns["event_type"], copy=False)
+        .map(EVENT_TYPE_IDS)
+        .fillna(0)
+        .astype(np.int64)
+        .to_numpy(),
+        "item": vocab.item_index(pd.Series(text_columns["item_id"], copy=False)),
+        "category": vocab.category_index(pd.Series(text_columns["category"], copy=False)),
+        "gap": time_bucket(gap, model.time_buckets),
+        "age": time_bucket(age, model.time_buckets),
+        "hour": (np.floor_divide(t_us, 3_600_000_000) % 24).astype(np.int64),
+        "weekday": ((days + 3) % 7).astype(np.int64),  # 1970-01-01 was a Thursday; Monday = 0
+        "text": pd.Series(text_columns["item_text"], copy=False)
+        .map(text_index)
+        .fillna(0)
+        .astype(np.int64)
+        .to_numpy(),
+        "numeric": np.stack(
+            [
+                np.log1p(np.clip(np.nan_to_num(price, nan=0.0), 0, None)),
+                np.log1p(np.clip(np.nan_to_num(quantity, nan=0.0), 0, None)),
+            ],
+            axis=1,
+        ).astype(np.float32),
+    }
+
+
+def examples_from_arrow(
+    table: pa.Table,
+    *,
+    model: ModelConfig,
+    vocab: Vocabulary,
+    text_index: dict[str, int],
+    text_table: np.ndarray,
+    with_labels: bool,
+) -> Examples:
+    """Examples from rows of the lake's example shards (``jobs.examples``), in the rows' order.
+
+    A shard keeps up to its own N events per user; a model that reads fewer takes the latest.
+    """
+    n = table.num_rows
+    missing = [c for c in ("user_id", "cutoff", "history") if c not in table.column_names]
+    if missing:
+        raise ValueError(f"not an example shard: no column(s) {missing} in {table.column_names}")
+    lists = table.column("history").combine_chunks()
+    if isinstance(lists, pa.ChunkedArray):  # an empty table
+        lists = pa.array([], type=table.schema.field("history").type)
+    lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(lists)
+    keep_n = np.minimum(lengths, model.max_events).astype(np.int64)
+    if (keep_n < lengths).any():
+        ends = np.cumsum(lengths)
+        rows = np.concatenate(
+            [np.arange(e - k, e) for e, k in zip(ends, keep_n, strict=True)] or [np.zeros(0, int)]
+        )
+        flat = flat.take(pa.array(rows, type=pa.int64()))
+    offsets = np.concatenate([[0], np.cumsum(keep_n)]).astype(np.int64)
+
+    def column(name: str) -> pa.Array:
+        return flat.field(name)
+
+    event_time = column("event_time").cast(pa.int64()).to_numpy().view("datetime64[us]")
+    cutoffs = (
+        table.column("cutoff").combine_chunks().cast(pa.int64()).to_numpy().view("datetime64[us]")
+    )
+    tokens = event_tokens(
+        {c: column(c).to_pandas() for c in ("event_type", "item_id", "category", "item_text")},
+        price=column("price").to_numpy(zero_copy_only=False).astype(float),
+        quantity=column("quantity").cast(pa.float64()).to_numpy(zero_copy_only=False),
+        event_time=event_time,
+        offsets=offsets,
+        cutoffs=cutoffs,
+        model=model,
+        vocab=vocab,
+        text_index=text_index,
+    )
+    if model.use_context:
+        raw = np.stack(
+            [table.column(f).to_numpy().astype(float) for f in FEATURE_NAMES], axis=1
+        ).reshape(n, len(FEATURE_NAMES))
+        context = transform(pd.DataFrame(raw, columns=list(FEATURE_NAMES))).astype(np.float32)
+    else:
+        context = np.zeros((n, 0), np.float32)
+    ex = Examples(
+        user_id=np.asarray(table.column("user_id").to_pylist(), dtype=object),
+        cutoff=cutoffs,
+        offsets=offsets,
+        tokens=tokens,
+        event_time=event_time,
+        context=context,
+        text_table=text_table,
+    )
+    if with_labels:
+        if table.column("purchase").null_count or table.column("churn").null_count:
+            raise ValueError(
+                "the example shard has no labels (built for scoring, before the outcome was "
+                "known): build the training cutoffs' shards with both horizons"
+            )
+        ex.purchase = table.column("purchase").to_numpy().astype(np.float32)
+        ex.churn = table.column("churn").to_numpy().astype(np.float32)
     return ex
 
 

@@ -10,23 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-WINDOWS_DAYS = (7, 30, 90, 180, 365)
-# Column order of rfm_features (and of the model's context vector).
-FEATURE_NAMES: tuple[str, ...] = (
-    "recency_days",
-    "tenure_days",
-    "events",
-    "baskets",
-    "purchase_recency_days",
-    "purchase_baskets",
-    "monetary",
-    "returns",
-    "distinct_items",
-    *(name for w in WINDOWS_DAYS for name in (f"baskets_{w}d", f"monetary_{w}d")),
-    "mean_gap_days",
-)
-# Stands for "never" in purchase_recency_days and mean_gap_days (longer than any lookback).
-NEVER_DAYS = 400.0
+from pipeline.contracts import FEATURE_NAMES, FEATURE_WINDOWS_DAYS, NEVER_DAYS
 
 
 def rfm_features(events: pd.DataFrame, cutoff: pd.Timestamp, users: np.ndarray) -> pd.DataFrame:
@@ -61,7 +45,7 @@ def rfm_features(events: pd.DataFrame, cutoff: pd.Timestamp, users: np.ndarray) 
     out["monetary"] = g["amount"].sum()
     out["returns"] = g["is_return"].sum()
     out["distinct_items"] = g["item_id"].nunique()
-    for w in WINDOWS_DAYS:
+    for w in FEATURE_WINDOWS_DAYS:
         recent = baskets[baskets["age"] < w]
         out[f"baskets_{w}d"] = recent.groupby("user_id").size()
         out[f"monetary_{w}d"] = frame[frame["age"] < w].groupby("user_id")["amount"].sum()

@@ -10,19 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-PROFILE_COLUMNS = (
-    "recency_days",
-    "purchase_recency_days",
-    "orders",
-    "monetary",
-    "events_7d",
-    "events_30d",
-    "events_90d",
-    "tenure_days",
-    "avg_basket_value",
-    "favourite_categories",
-    "return_share",
-)
+from pipeline.contracts import PROFILE_COLUMNS, PROFILE_WINDOWS_DAYS
 
 
 def user_profiles(events: pd.DataFrame, cutoff: pd.Timestamp, users: np.ndarray) -> pd.DataFrame:
@@ -51,7 +39,7 @@ def user_profiles(events: pd.DataFrame, cutoff: pd.Timestamp, users: np.ndarray)
     out["purchase_recency_days"] = buys.groupby("user_id")["age"].min()
     out["orders"] = buys.drop_duplicates(["user_id", "t"]).groupby("user_id").size()
     out["monetary"] = g["amount"].sum()
-    for w in (7, 30, 90):
+    for w in PROFILE_WINDOWS_DAYS:
         out[f"events_{w}d"] = frame[frame["age"] < w].groupby("user_id").size()
     out["tenure_days"] = g["age"].max()
     out[["orders", "events_7d", "events_30d", "events_90d"]] = (

@@ -62,6 +62,41 @@ LAKE_PARTITION_COLUMN: dict[str, str] = {
     "quarantine": "ingest_date",
 }
 
+# Per (user, cutoff) features, computed from events strictly before the cutoff by the pandas
+# reference (behavior_model.features, behavior_model.profiles) and on Spark (jobs.examples).
+# RFM and activity windows: the baselines' features and the behaviour model's context, in order.
+FEATURE_WINDOWS_DAYS: tuple[int, ...] = (7, 30, 90, 180, 365)
+FEATURE_NAMES: tuple[str, ...] = (
+    "recency_days",
+    "tenure_days",
+    "events",
+    "baskets",
+    "purchase_recency_days",
+    "purchase_baskets",
+    "monetary",
+    "returns",
+    "distinct_items",
+    *(name for w in FEATURE_WINDOWS_DAYS for name in (f"baskets_{w}d", f"monetary_{w}d")),
+    "mean_gap_days",
+)
+# Stands for "never" in purchase_recency_days and mean_gap_days (longer than any lookback).
+NEVER_DAYS = 400.0
+# The user_profiles columns (pipeline.tables.USER_PROFILES): who a user is, in plain counts.
+PROFILE_COLUMNS: tuple[str, ...] = (
+    "recency_days",
+    "purchase_recency_days",
+    "orders",
+    "monetary",
+    "events_7d",
+    "events_30d",
+    "events_90d",
+    "tenure_days",
+    "avg_basket_value",
+    "favourite_categories",
+    "return_share",
+)
+PROFILE_WINDOWS_DAYS: tuple[int, ...] = (7, 30, 90)
+
 # Reason codes, documented once. A row gets the first reason that applies, in this order.
 QUARANTINE_REASONS: dict[str, str] = {
     "bad_encoding": "the line is not valid UTF-8",

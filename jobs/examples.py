@@ -1,0 +1,276 @@
+"""Model inputs on Spark: per (user, cutoff) the last N events, the RFM features, the labels and the
+profile, as pure ``DataFrame -> DataFrame`` transforms; and the lake's example shards.
+
+    <lake>/examples/cutoff_date=YYYY-MM-DD/*.parquet     one row per eligible user at that cutoff
+
+A row holds what every model family needs and nothing model-specific (no vocabulary ids, no time
+buckets: ``behavior_model.data.examples_from_arrow`` turns a shard into model inputs), so training
+and scoring read the same shards whichever model reads them:
+
+- ``user_id``, ``cutoff`` (a UTC midnight);
+- ``history``: the user's last ``max_events`` events strictly before the cutoff, oldest first, as
+  structs of ``EXAMPLE_EVENT_FIELDS``;
+- ``n_events``: all the user's events before the cutoff (the history can be longer than N);
+- the RFM and activity features ``behavior_model.features.FEATURE_NAMES``, raw (not log-scaled);
+- ``purchase`` and ``churn`` labels (1.0 / 0.0), NULL when the shard was built without labels
+  (nightly scoring: the future is not known yet).
+
+Definitions equal the pandas reference (``behavior_model.data.build_examples``,
+``behavior_model.features.rfm_features``, ``behavior_model.profiles.user_profiles``):
+``tests/jobs/test_examples.py`` builds both on the same events and compares every value. Eligible
+users have an event in [cutoff - lookback, cutoff); a basket is one (user, event_time) group.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from jobs.partitions import write_partitions
+from pipeline.contracts import (
+    FEATURE_NAMES,
+    FEATURE_WINDOWS_DAYS,
+    NEVER_DAYS,
+    PROFILE_COLUMNS,
+    PROFILE_WINDOWS_DAYS,
+)
+
+# The fields of each event in an example's ``history`` list, in sort order (time, then id).
+EXAMPLE_EVENT_FIELDS = (
+    "event_time",
+    "event_id",
+    "event_type",
+    "item_id",
+    "category",
+    "item_text",
+    "price",
+    "quantity",
+)
+PARTITION_COLUMN = "cutoff_date"
+DAY_MICROS = 86_400 * 1_000_000
+
+
+def cutoff_of(score_date: date) -> datetime:
+    """The cutoff that scores ``score_date``: the UTC midnight after it."""
+    return datetime.combine(score_date + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def _ts(cutoff: datetime) -> Column:
+    if cutoff.tzinfo is None:
+        raise ValueError(f"cutoff {cutoff} has no time zone: cutoffs are UTC midnights")
+    return F.lit(cutoff.astimezone(UTC))
+
+
+def without_bots(events: DataFrame) -> DataFrame:
+    """Drop every event of a user flagged as a bot on any day read (training and scoring)."""
+    if "is_bot" not in events.columns:
+        return events
+    bots = events.filter(F.col("is_bot")).select("user_id").distinct()
+    return events.join(bots, "user_id", "left_anti")
+
+
+def _past(events: DataFrame, cutoff: datetime) -> DataFrame:
+    """Events strictly before the cutoff with their age in days, purchase amount and flags."""
+    t = _ts(cutoff)
+    is_buy = F.col("event_type") == "purchase"
+    return (
+        events.filter(F.col("event_time") < t)
+        .withColumn("_age", (F.unix_micros(t) - F.unix_micros("event_time")) / F.lit(DAY_MICROS))
+        .withColumn("_is_buy", is_buy)
+        .withColumn("_is_return", F.col("event_type") == "return")
+        .withColumn(
+            "_amount",
+            F.when(
+                is_buy,
+                F.coalesce(F.col("price"), F.lit(0.0))
+                * F.coalesce(F.col("quantity"), F.lit(0)).cast("double"),
+            ).otherwise(F.lit(0.0)),
+        )
+    )
+
+
+def eligible_users(events: DataFrame, cutoff: datetime, *, lookback_days: int) -> DataFrame:
+    """``user_id`` of the users with an event in [cutoff - lookback, cutoff)."""
+    t = _ts(cutoff)
+    start = t - F.expr(f"INTERVAL {int(lookback_days)} DAYS")
+    return (
+        events.filter(F.col("event_time") < t)
+        .groupBy("user_id")
+        .agg(F.max("event_time").alias("_last"))
+        .filter(F.col("_last") >= start)
+        .select("user_id")
+    )
+
+
+def last_events(events: DataFrame, cutoff: datetime, *, max_events: int) -> DataFrame:
+    """(user_id, history, n_events): the last ``max_events`` events before the cutoff, oldest
+    first, and the count of all of them."""
+    t = _ts(cutoff)
+    past = events.filter(F.col("event_time") < t)
+    newest_first = Window.partitionBy("user_id").orderBy(
+        F.col("event_time").desc(), F.col("event_id").desc()
+    )
+    ranked = past.withColumn("_rank", F.row_number().over(newest_first)).withColumn(
+        "_n", F.count(F.lit(1)).over(Window.partitionBy("user_id"))
+    )
+    return (
+        ranked.filter(F.col("_rank") <= max_events)
+        .groupBy("user_id")
+        .agg(
+            # Structs sort by their fields in order: event_time, then event_id.
+            F.sort_array(F.collect_list(F.struct(*EXAMPLE_EVENT_FIELDS))).alias("history"),
+            F.first("_n").cast("long").alias("n_events"),
+        )
+    )
+
+
+def rfm_features(events: DataFrame, cutoff: datetime) -> DataFrame:
+    """``user_id`` and ``FEATURE_NAMES`` (doubles) for every user with an event before the cutoff;
+    the pandas reference is ``behavior_model.features.rfm_features``."""
+    past = _past(events, cutoff)
+    per_user = past.groupBy("user_id").agg(
+        F.min("_age").alias("recency_days"),
+        F.max("_age").alias("tenure_days"),
+        F.count(F.lit(1)).cast("double").alias("events"),
+        F.min(F.when(F.col("_is_buy"), F.col("_age"))).alias("purchase_recency_days"),
+        F.sum("_amount").alias("monetary"),
+        F.sum(F.col("_is_return").cast("double")).alias("returns"),
+        F.countDistinct("item_id").cast("double").alias("distinct_items"),
+        *(
+            F.sum(F.when(F.col("_age") < w, F.col("_amount"))).alias(f"monetary_{w}d")
+            for w in FEATURE_WINDOWS_DAYS
+        ),
+    )
+    baskets = (
+        past.groupBy("user_id", "event_time")
+        .agg(F.first("_age").alias("_age"), F.max(F.col("_is_buy").cast("int")).alias("_buy"))
+        .groupBy("user_id")
+        .agg(
+            F.count(F.lit(1)).cast("double").alias("baskets"),
+            F.sum("_buy").cast("double").alias("purchase_baskets"),
+            *(
+                F.sum(F.when(F.col("_age") < w, 1.0)).alias(f"baskets_{w}d")
+                for w in FEATURE_WINDOWS_DAYS
+            ),
+        )
+    )
+    out = per_user.join(baskets, "user_id").withColumn(
+        "mean_gap_days",
+        F.when(
+            F.col("baskets") > 1,
+            (F.col("tenure_days") - F.col("recency_days")) / (F.col("baskets") - 1),
+        ),
+    )
+    never = ("purchase_recency_days", "mean_gap_days")
+    return out.select(
+        "user_id",
+        *(
+            F.coalesce(F.col(n).cast("double"), F.lit(NEVER_DAYS if n in never else 0.0)).alias(n)
+            for n in FEATURE_NAMES
+        ),
+    )
+
+
+def labels(
+    events: DataFrame, users: DataFrame, cutoff: datetime, *, purchase_days: int, churn_days: int
+) -> DataFrame:
+    """``users`` with ``purchase`` (a purchase in [T, T + purchase_days)) and ``churn`` (no event
+    at all in [T, T + churn_days)) as 1.0 / 0.0."""
+    t = _ts(cutoff)
+    future = events.filter(F.col("event_time") >= t)
+    p_end = t + F.expr(f"INTERVAL {int(purchase_days)} DAYS")
+    c_end = t + F.expr(f"INTERVAL {int(churn_days)} DAYS")
+    flags = future.groupBy("user_id").agg(
+        F.max(
+            ((F.col("event_type") == "purchase") & (F.col("event_time") < p_end)).cast("double")
+        ).alias("purchase"),
+        F.max((F.col("event_time") < c_end).cast("double")).alias("_active"),
+    )
+    return (
+        users.join(flags, "user_id", "left")
+        .withColumn("purchase", F.coalesce(F.col("purchase"), F.lit(0.0)))
+        .withColumn("churn", 1.0 - F.coalesce(F.col("_active"), F.lit(0.0)))
+        .drop("_active")
+    )
+
+
+def build_examples(
+    events: DataFrame,
+    cutoff: datetime,
+    *,
+    lookback_days: int,
+    max_events: int,
+    purchase_days: int | None = None,
+    churn_days: int | None = None,
+) -> DataFrame:
+    """One row per user eligible at ``cutoff``: the module docstring's columns. Labels need both
+    horizons; without them ``purchase`` and ``churn`` are NULL."""
+    users = eligible_users(events, cutoff, lookback_days=lookback_days)
+    rows = (
+        users.join(last_events(events, cutoff, max_events=max_events), "user_id")
+        .join(rfm_features(events, cutoff), "user_id")
+        .withColumn("cutoff", _ts(cutoff))
+    )
+    if purchase_days is not None and churn_days is not None:
+        rows = labels(events, rows, cutoff, purchase_days=purchase_days, churn_days=churn_days)
+    else:
+        rows = rows.withColumn("purchase", F.lit(None).cast("double")).withColumn(
+            "churn", F.lit(None).cast("double")
+        )
+    return rows.select(
+        "user_id", "cutoff", "history", "n_events", *FEATURE_NAMES, "purchase", "churn"
+    ).withColumn(PARTITION_COLUMN, F.lit(cutoff.date()))
+
+
+def user_profiles(events: DataFrame, cutoff: datetime) -> DataFrame:
+    """``user_id`` and ``PROFILE_COLUMNS`` for every user with an event before the cutoff; the
+    pandas reference is ``behavior_model.profiles.user_profiles``. NULL where a value does not
+    exist (no purchase yet, no category)."""
+    past = _past(events, cutoff)
+    per_user = past.groupBy("user_id").agg(
+        F.min("_age").alias("recency_days"),
+        F.min(F.when(F.col("_is_buy"), F.col("_age"))).alias("purchase_recency_days"),
+        F.countDistinct(F.when(F.col("_is_buy"), F.col("event_time"))).alias("orders"),
+        F.sum("_amount").alias("monetary"),
+        *(
+            F.count(F.when(F.col("_age") < w, 1)).alias(f"events_{w}d")
+            for w in PROFILE_WINDOWS_DAYS
+        ),
+        F.max("_age").alias("tenure_days"),
+        F.sum(F.col("_is_buy").cast("long")).alias("_buys"),
+        F.sum(F.col("_is_return").cast("long")).alias("_returns"),
+    )
+    by_count = Window.partitionBy("user_id").orderBy(F.col("_n").desc(), F.col("category"))
+    favourites = (
+        past.filter(F.col("category").isNotNull())
+        .groupBy("user_id", "category")
+        .agg(F.count(F.lit(1)).alias("_n"))
+        .withColumn("_rank", F.row_number().over(by_count))
+        .filter(F.col("_rank") <= 3)
+        .groupBy("user_id")
+        .agg(F.sort_array(F.collect_list(F.struct("_rank", "category"))).alias("_top"))
+        .select(
+            "user_id",
+            F.array_join(F.transform("_top", lambda s: s["category"]), ", ").alias(
+                "favourite_categories"
+            ),
+        )
+    )
+    moves = F.col("_buys") + F.col("_returns")
+    return (
+        per_user.join(favourites, "user_id", "left")
+        .withColumn(
+            "avg_basket_value",
+            F.when(F.col("orders") > 0, F.col("monetary") / F.col("orders")),
+        )
+        .withColumn("return_share", F.when(moves > 0, F.col("_returns") / moves))
+        .select("user_id", *PROFILE_COLUMNS)
+    )
+
+
+def write_examples(examples: DataFrame, table: Path, cutoffs: list[date]) -> list[str]:
+    """Replace the shards of ``cutoffs`` (dates of the cutoff midnights) under ``table``."""
+    return write_partitions(examples, table, column=PARTITION_COLUMN, dates=cutoffs)
