@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict
 from pathlib import Path
 
@@ -115,7 +116,8 @@ class BehaviorPredictor:
             }
         )
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path | io.BytesIO) -> Path | io.BytesIO:
+        """The checkpoint, to a file or a buffer (``to_bytes``: what Spark ships to executors)."""
         torch.save(
             {
                 "model_config": asdict(self.model.cfg),
@@ -130,8 +132,17 @@ class BehaviorPredictor:
         )
         return path
 
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        self.save(buffer)
+        return buffer.getvalue()
+
     @classmethod
-    def load(cls, path: Path, *, device: str = "cpu") -> BehaviorPredictor:
+    def from_bytes(cls, data: bytes, *, device: str = "cpu") -> BehaviorPredictor:
+        return cls.load(io.BytesIO(data), device=device)
+
+    @classmethod
+    def load(cls, path: Path | io.BytesIO, *, device: str = "cpu") -> BehaviorPredictor:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         cfg = ModelConfig(**ckpt["model_config"])
         vocab = Vocabulary.from_dict(ckpt["vocab"])

@@ -24,27 +24,40 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyspark.sql import functions as F
 
 from behavior_model import monitoring, registry
 from behavior_model.config import LABELS, label_config
-from behavior_model.data import make_labels
-from behavior_model.explain import explain
-from behavior_model.features import rfm_features
 from behavior_model.nightly_report import write_report
-from behavior_model.profiles import PROFILE_COLUMNS, user_profiles
-from behavior_model.segments import describe, segment
+from behavior_model.segments import assign, describe, segment
+from behavior_model.spark_scoring import score_examples
 from behavior_model.text import TextEmbedder
+from jobs import examples as spark_examples
+from jobs.partitions import write_partitions
+from jobs.spark import get_spark
 from pipeline import tables as t
 from pipeline.context import RunContext
-from pipeline.lake import read_partitions, without_bots
-from pipeline.warehouse import Replacement, Warehouse
+from pipeline.contracts import FEATURE_NAMES, PROFILE_COLUMNS
+from pipeline.lake import table_lock
+from pipeline.warehouse import ArrowRows, Replacement, Warehouse
 
 log = logging.getLogger(__name__)
+
+
+# Users per Spark task when scoring (at least one task per core), rows per Arrow batch the driver
+# reads back, and the most users k-means is fitted on (every user is then assigned a segment).
+USERS_PER_TASK = 50_000
+BATCH_ROWS = 65_536
+FIT_SAMPLE = 50_000
 
 
 class NothingToScoreError(RuntimeError):
@@ -121,17 +134,137 @@ def segment_rows(
     return out
 
 
+def _day_partition(table: Path, column: str, day: date) -> Path:
+    return table / f"{column}={day.isoformat()}"
+
+
+def _dataset(path: Path) -> ds.Dataset:
+    return ds.dataset(path, format="parquet")
+
+
+def _matrix(vectors: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A list<float> column as an (n, dim) matrix."""
+    arr = vectors.combine_chunks() if isinstance(vectors, pa.ChunkedArray) else vectors
+    n = len(arr)
+    if n == 0:
+        return np.zeros((0, 0), np.float32)
+    values = pc.list_flatten(arr).to_numpy(zero_copy_only=False)
+    return values.reshape(n, -1)
+
+
+def vector_sample(scored: Path, limit: int = FIT_SAMPLE) -> np.ndarray:
+    """Every k-th user vector of a scored date (at most ``limit``), read batch by batch."""
+    data = _dataset(scored)
+    step = max(1, -(-data.count_rows() // limit))
+    parts, seen = [], 0
+    for batch in data.to_batches(columns=["vector"], batch_size=BATCH_ROWS):
+        keep = np.flatnonzero((np.arange(seen, seen + batch.num_rows) % step) == 0)
+        parts.append(_matrix(batch.column(0).take(pa.array(keep))))
+        seen += batch.num_rows
+    parts = [x for x in parts if len(x)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+SUMMARY_COLUMNS = (
+    "churn_probability", "purchase_probability", "recency_days", "orders", "monetary",
+    "events_7d", "events_30d", "tenure_days", "return_share",
+)  # fmt: skip
+
+
+def user_summary(scored: Path, centroids: dict[int, np.ndarray]) -> pd.DataFrame:
+    """Per user: scores, the profile statistics segments are described by, and the segment."""
+    frames = []
+    for batch in _dataset(scored).to_batches(
+        columns=["vector", *SUMMARY_COLUMNS], batch_size=BATCH_ROWS
+    ):
+        frame = batch.select(list(SUMMARY_COLUMNS)).to_pandas()
+        frame["segment_id"] = assign(_matrix(batch.column("vector")), centroids)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def warehouse_rows(
+    scored: Path, key: tuple[str, date], name: str, version: str,
+    centroids: dict[int, np.ndarray], scored_at: datetime,
+) -> list[tuple[t.Table, ArrowRows]]:  # fmt: skip
+    """The per-user insight tables of a scored date, streamed from its Parquet in batches."""
+    source, score_date = key
+
+    def constants(n: int, **values) -> dict[str, pa.Array]:
+        return {k: pa.repeat(pa.scalar(v), n) for k, v in values.items()}
+
+    def chunks(columns: list[str], build) -> ArrowRows:
+        def gen():
+            for batch in _dataset(scored).to_batches(columns=columns, batch_size=BATCH_ROWS):
+                if batch.num_rows:
+                    yield build(batch)
+
+        return ArrowRows(gen)
+
+    def keyed(batch: pa.RecordBatch, **extra) -> dict[str, pa.Array]:
+        n = batch.num_rows
+        return (
+            constants(n, source=source, score_date=score_date)
+            | {"user_id": batch["user_id"]}
+            | {
+                k: (v if isinstance(v, pa.Array) else pa.repeat(pa.scalar(v), n))
+                for k, v in extra.items()
+            }
+        )
+
+    def scores(b: pa.RecordBatch) -> pa.Table:
+        return pa.table(keyed(
+            b, churn_probability=b["churn_probability"],
+            purchase_probability=b["purchase_probability"], model_name=name,
+            model_version=version, scored_at=scored_at,
+        ))  # fmt: skip
+
+    def profiles(b: pa.RecordBatch) -> pa.Table:
+        return pa.table(keyed(b, **{c: b[c] for c in PROFILE_COLUMNS}))
+
+    def embeddings(b: pa.RecordBatch) -> pa.Table:
+        ids = assign(_matrix(b["vector"]), centroids).astype(np.int32)
+        return pa.table(keyed(
+            b, model_name=name, model_version=version, segment_id=pa.array(ids),
+            vector=b["vector"],
+        ))  # fmt: skip
+
+    def explanations(b: pa.RecordBatch) -> pa.Table:
+        lists = b["explanations"]
+        parents = pc.list_parent_indices(lists)
+        flat = pc.list_flatten(lists)
+        users = b["user_id"].take(parents)
+        n = len(flat)
+        return pa.table(
+            constants(n, source=source, score_date=score_date)
+            | {"user_id": users}
+            | {f: flat.field(f) for f in ("label", "rank", "driver", "description", "weight")}
+            | constants(n, model_version=version)
+        )
+
+    return [
+        (t.USER_PROPENSITY_SCORES, chunks(["user_id", "churn_probability", "purchase_probability"], scores)),
+        (t.USER_PROFILES, chunks(["user_id", *PROFILE_COLUMNS], profiles)),
+        (t.USER_EMBEDDINGS, chunks(["user_id", "vector"], embeddings)),
+        (t.USER_SCORE_EXPLANATIONS, chunks(["user_id", "explanations"], explanations)),
+    ]  # fmt: skip
+
+
 def performance_replacements(
-    wh: Warehouse, events: pd.DataFrame, ctx: RunContext, name: str, version: str,
+    wh: Warehouse, spark_events, ctx: RunContext, name: str, version: str,
     scores: pd.DataFrame,
 ) -> list[Replacement]:  # fmt: skip
     """This date's pending rows, and realised metrics for the earlier score dates whose label
-    window has passed by this run date (those still pending, and the one maturing today)."""
+    window has passed by this run date (those still pending, and the one maturing today).
+
+    A matured date's labels are computed on Spark for the users of its scores in the lake
+    (``<lake>/scores/score_date=...``); only (probability, label) pairs reach the driver.
+    """
     source, run_date = ctx.source, ctx.run_date
     labels = label_config(ctx.mapping.labels)
     horizons = {"churn": labels.churn_horizon_days, "purchase": labels.purchase_horizon_days}
     out: list[Replacement] = []
-    stored_by_day: dict[date, list[tuple]] = {}
+    outcomes: dict[date, pd.DataFrame | None] = {}
 
     def row(day, label, model_name, model_version, horizon, r) -> Replacement:
         values = (
@@ -143,7 +276,26 @@ def performance_replacements(
         key = {"source": source, "score_date": day, "label": label}
         return (t.MODEL_PERFORMANCE_HISTORY, key, [values])
 
-    for j, label in enumerate(LABELS):
+    def outcome(day: date) -> pd.DataFrame | None:
+        """Stored probabilities and what happened, per user of ``day``'s scores."""
+        if day not in outcomes:
+            partition = _day_partition(ctx.lake.scores, "score_date", day)
+            if not partition.exists():
+                log.warning("%s %s: no scores in the lake (%s): stays pending", source, day,
+                            partition)  # fmt: skip
+                outcomes[day] = None
+            else:
+                stored = spark_events.sparkSession.read.parquet(str(partition)).select(
+                    "user_id", "churn_probability", "purchase_probability"
+                )
+                outcomes[day] = spark_examples.labels(
+                    spark_events, stored, spark_examples.cutoff_of(day),
+                    purchase_days=labels.purchase_horizon_days,
+                    churn_days=labels.churn_horizon_days,
+                ).drop("user_id").toPandas()  # fmt: skip
+        return outcomes[day]
+
+    for label in LABELS:
         horizon = horizons[label]
         pending = monitoring.realised_performance(
             None,
@@ -154,38 +306,37 @@ def performance_replacements(
         out.append(row(run_date, label, name, version, horizon, pending))
         last_mature = run_date - timedelta(days=horizon)
         matured = wh.query(
-            "SELECT DISTINCT s.score_date FROM user_propensity_scores s "
+            "SELECT s.score_date, min(s.model_name), min(s.model_version) "
+            "FROM user_propensity_scores s "
             "LEFT JOIN model_performance_history h ON h.source = s.source "
             "AND h.score_date = s.score_date AND h.label = ? "
             "WHERE s.source = ? AND s.score_date <= ? "
             "AND (h.status IS NULL OR h.status = 'pending' OR s.score_date = ?) "
-            "ORDER BY 1",
+            "GROUP BY s.score_date ORDER BY 1",
             [label, source, last_mature, last_mature],
         )
-        for (day,) in matured:
-            if day not in stored_by_day:  # both labels of a date read its scores once
-                stored_by_day[day] = wh.query(
-                    "SELECT user_id, churn_probability, purchase_probability, model_name, "
-                    "model_version FROM user_propensity_scores WHERE source = ? "
-                    "AND score_date = ? ORDER BY user_id",
-                    [source, day],
-                )
-            stored = stored_by_day[day]
-            users = np.array([r[0] for r in stored], dtype=object)
-            cutoff = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
-            y = make_labels(events, users, cutoff, labels)[1 if label == "churn" else 0]
-            p = np.array([r[1 + j] for r in stored], dtype=float)
+        for day, day_model, day_version in matured:
+            frame = outcome(day)
+            if frame is None:
+                continue
             r = monitoring.realised_performance(
-                y, p, score_date=day, complete_on=monitoring.labels_complete_on(day, horizon)
-            )
+                frame[label].to_numpy(), frame[f"{label}_probability"].to_numpy(),
+                score_date=day, complete_on=monitoring.labels_complete_on(day, horizon),
+            )  # fmt: skip
             log.info("%s %s %s: %s (ROC-AUC %s)", source, day, label, r.status, r.roc_auc)
-            out.append(row(day, label, stored[0][3], stored[0][4], horizon, r))
+            out.append(row(day, label, day_model, day_version, horizon, r))
     return out
 
 
 def score_users(ctx: RunContext) -> ScoreResult:
-    """Score every eligible user as of ``ctx.run_date``; replace that date's rows in every
-    insight table in one transaction; write the nightly report and the MLflow scoring run."""
+    """Score every eligible user as of ``ctx.run_date`` on Spark; replace that date's rows in
+    every insight table in one transaction; write the nightly report and the MLflow scoring run.
+
+    The per-user work (examples, model, explanations, profiles, labels) runs on the executors of
+    ``Settings.spark_master``; the driver reads back column batches of the scored date's Parquet:
+    a sample of vectors for k-means, the numbers the summaries and drift need, and the batches it
+    streams into the warehouse.
+    """
     score_date, source, settings = ctx.run_date, ctx.source, ctx.settings
     registry.configure_mlflow(settings)
     name = ctx.registered_model_name
@@ -198,90 +349,98 @@ def score_users(ctx: RunContext) -> ScoreResult:
     predictor = registry.load_version(name, version)
     predictor.embedder = TextEmbedder(predictor.text_model_path, cache_dir=settings.cache_dir)
     log.info("%s: scoring %s with %s version %s", source, score_date, name, version)
-    # Bots stay in the lake but are left out of training and scoring.
-    events = without_bots(read_partitions(ctx.lake.sessionized_events, end=score_date))
-    if events.empty or events["event_time"].max() < pd.Timestamp(score_date, tz="UTC"):
-        last = None if events.empty else events["event_time"].max().date()
-        raise NothingToScoreError(
-            f"{source}: no events on {score_date} in {ctx.lake.sessionized_events} (latest "
-            f"event: {last}); has clickstream_daily run for that date? Existing scores are kept."
-        )
-    cutoff = pd.Timestamp(score_date, tz="UTC") + pd.Timedelta(days=1)
-    ex = predictor.examples(events, cutoff, with_labels=False)
-    if len(ex) == 0:
-        raise NothingToScoreError(
-            f"{source}: no user active in the {predictor.labels.lookback_days} days before "
-            f"{cutoff.date()}; existing scores for {score_date} are kept"
-        )
-    probs, vectors = predictor.predict_with_vectors(ex)
-    users = ex.user_id
-    scores = pd.DataFrame(
-        {f"{label}_probability": probs[:, j].astype(float) for j, label in enumerate(LABELS)}
-    )
-    key = (source, score_date)
-    wh = ctx.warehouse
-    scored_at = datetime.now(UTC).replace(tzinfo=None)  # audit stamp only, decides nothing
-    score_rows = [
-        (*key, u, float(c), float(p), name, version, scored_at)
-        for u, c, p in zip(users, scores["churn_probability"], scores["purchase_probability"], strict=True)
-    ]  # fmt: skip
+    spark = get_spark(settings, "nightly-scoring")
+    lake = ctx.lake
+    cutoff = spark_examples.cutoff_of(score_date)
+    scored = _day_partition(lake.scores, "score_date", score_date)
+    with table_lock(lake.sessionized_events, shared=True):
+        events = spark_examples.read_sessionized(spark, lake.sessionized_events, end=score_date)
+        last = events.agg(F.max("event_date")).first()[0]
+        if last is None or last < score_date:
+            raise NothingToScoreError(
+                f"{source}: no events on {score_date} in {lake.sessionized_events} (latest "
+                f"event: {last}); has clickstream_daily run for that date? Existing scores are "
+                "kept."
+            )
+        # Bots stay in the lake but are left out of training and scoring.
+        events = spark_examples.without_bots(events)
+        shard = spark_examples.build_examples(
+            events, cutoff, lookback_days=predictor.labels.lookback_days,
+            max_events=predictor.model.cfg.max_events,
+        )  # fmt: skip
+        spark_examples.write_examples(shard, lake.examples, [cutoff.date()])
+        shard_path = _day_partition(lake.examples, spark_examples.PARTITION_COLUMN, cutoff.date())
+        users = _dataset(shard_path).count_rows() if shard_path.exists() else 0
+        if users == 0:
+            raise NothingToScoreError(
+                f"{source}: no user active in the {predictor.labels.lookback_days} days before "
+                f"{cutoff.date()}; existing scores for {score_date} are kept"
+            )
+        shard = spark.read.parquet(str(shard_path))
+        partitions = max(spark.sparkContext.defaultParallelism, -(-users // USERS_PER_TASK))
+        per_user = score_examples(
+            spark, shard, predictor, key=f"{name}:{version}", partitions=partitions
+        ).join(spark_examples.user_profiles(events, cutoff), "user_id", "left")
+        write_partitions(
+            per_user.withColumn("score_date", F.lit(score_date)), lake.scores,
+            column="score_date", dates=[score_date],
+        )  # fmt: skip
+        log.info("%s %s: %d users scored on Spark into %s", source, score_date, users, scored)
 
-    profiles = user_profiles(events, cutoff, users)
-    profile_rows = [
-        (*key, u, *row) for u, row in zip(users, profiles[list(PROFILE_COLUMNS)].itertuples(index=False), strict=True)
-    ]  # fmt: skip
+        key = (source, score_date)
+        wh = ctx.warehouse
+        previous, previous_k = previous_segments(wh, source, score_date, name, version)
+        seg = segment(vector_sample(scored), previous, previous_k)
+        summary = user_summary(scored, seg.centroids)
+        present = set(summary["segment_id"].unique().tolist())
+        emptied = sorted(set(seg.emptied) | (set(seg.centroids) - present))
+        seg = replace(
+            seg, segment_of_user=summary["segment_id"].to_numpy(),
+            centroids={i: c for i, c in seg.centroids.items() if i in present},
+            emptied=[i for i in emptied if previous and i in previous],
+        )  # fmt: skip
+        scores = summary[["churn_probability", "purchase_probability"]]
+        profiles = summary.drop(columns=["churn_probability", "purchase_probability"])
+        summary_rows = segment_rows(key, name, version, seg, profiles, scores, previous)
 
-    previous, previous_k = previous_segments(wh, source, score_date, name, version)
-    seg = segment(vectors, previous, previous_k)
-    embedding_rows = [
-        (*key, u, name, version, int(s), v.astype(float).tolist())
-        for u, s, v in zip(users, seg.segment_of_user, vectors, strict=True)
-    ]
-    summary_rows = segment_rows(
-        key, name, version, seg, profiles.reset_index(drop=True), scores, previous
-    )
+        inputs = _dataset(shard_path).to_table(columns=list(FEATURE_NAMES)).to_pandas()
+        health = ctx.mapping.monitoring
+        warn, fail = health.psi_warn, health.psi_fail
+        drift = monitoring.drift(
+            predictor.reference, inputs, scores, warn=warn, fail=fail,
+            trend=health.trend_features,
+        )  # fmt: skip
+        monitoring_rows = [
+            (*key, d.name, d.kind, name, version, d.psi, d.reference_mean, d.current_mean,
+             d.status, warn, fail, d.message)
+            for d in drift
+        ]  # fmt: skip
+        status = monitoring.worst_status(d.status for d in drift)
+        drifting = [f"{d.name} (PSI {d.psi:.2f})" for d in drift if d.status in ("warn", "fail")]
+        if status in ("warn", "fail"):
+            log.warning(
+                "%s %s: model health %s: %s", source, score_date, status, ", ".join(drifting)
+            )
+        elif status == "no_reference":
+            log.warning("%s %s: %s", source, score_date, drift[0].message)
 
-    drivers = explain(predictor.model, ex)
-    explanation_rows = [
-        (*key, r.user_id, r.label, int(r.rank), r.driver, r.description, float(r.weight), version)
-        for r in drivers.itertuples(index=False)
-    ]
-
-    inputs = rfm_features(events, cutoff, users)
-    health = ctx.mapping.monitoring
-    warn, fail = health.psi_warn, health.psi_fail
-    drift = monitoring.drift(
-        predictor.reference, inputs, scores, warn=warn, fail=fail, trend=health.trend_features
-    )
-    monitoring_rows = [
-        (*key, d.name, d.kind, name, version, d.psi, d.reference_mean, d.current_mean, d.status,
-         warn, fail, d.message)
-        for d in drift
-    ]  # fmt: skip
-    status = monitoring.worst_status(d.status for d in drift)
-    drifting = [f"{d.name} (PSI {d.psi:.2f})" for d in drift if d.status in ("warn", "fail")]
-    if status in ("warn", "fail"):
-        log.warning("%s %s: model health %s: %s", source, score_date, status, ", ".join(drifting))
-    elif status == "no_reference":
-        log.warning("%s %s: %s", source, score_date, drift[0].message)
-
-    day = {"source": source, "score_date": score_date}
-    replacements: list[Replacement] = [
-        (t.USER_PROPENSITY_SCORES, day, score_rows),
-        (t.USER_PROFILES, day, profile_rows),
-        (t.USER_EMBEDDINGS, day, embedding_rows),
-        (t.SEGMENT_SUMMARY, day, summary_rows),
-        (t.USER_SCORE_EXPLANATIONS, day, explanation_rows),
-        (t.MODEL_MONITORING, day, monitoring_rows),
-    ]
-    # Performance rows read this date's stored scores: write the scores first, then (a second
-    # transaction) the performance rows; a crash between them leaves them pending, and the next
-    # run fills them in.
-    wh.replace_all(replacements)
-    wh.replace_all(performance_replacements(wh, events, ctx, name, version, scores))
+        day = {"source": source, "score_date": score_date}
+        scored_at = datetime.now(UTC).replace(tzinfo=None)  # audit stamp only, decides nothing
+        replacements: list[Replacement] = [
+            (table, day, rows)
+            for table, rows in warehouse_rows(scored, key, name, version, seg.centroids, scored_at)
+        ] + [
+            (t.SEGMENT_SUMMARY, day, summary_rows),
+            (t.MODEL_MONITORING, day, monitoring_rows),
+        ]
+        # Performance rows read this date's stored scores: write the scores first, then (a second
+        # transaction) the performance rows; a crash between them leaves them pending, and the
+        # next run fills them in.
+        rows = wh.replace_all(replacements)
+        wh.replace_all(performance_replacements(wh, events, ctx, name, version, scores))
     log.info(
-        "%s %s: %d users scored by %s v%s, %d segments, model health %s",
-        source, score_date, len(score_rows), name, version, len(seg.centroids), status,
+        "%s %s: %d users scored by %s v%s (%d warehouse rows), %d segments, model health %s",
+        source, score_date, users, name, version, rows, len(seg.centroids), status,
     )  # fmt: skip
 
     report = write_report(wh, settings.reports_dir, source, score_date, warn=warn, fail=fail)
@@ -291,7 +450,7 @@ def score_users(ctx: RunContext) -> ScoreResult:
         score_date=score_date,
         tags={"model_name": name, "model_version": version, "model_health": status},
         metrics={
-            "users": len(score_rows),
+            "users": users,
             "mean_churn_probability": float(scores["churn_probability"].mean()),
             "mean_purchase_probability": float(scores["purchase_probability"].mean()),
             "segments": len(seg.centroids),
@@ -303,7 +462,7 @@ def score_users(ctx: RunContext) -> ScoreResult:
     )
     log.info("%s %s: report %s (MLflow run %s)", source, score_date, report, run_id)
     return ScoreResult(
-        source, score_date.isoformat(), name, version, len(score_rows), status, drifting,
+        source, score_date.isoformat(), name, version, users, status, drifting,
         str(report), run_id,
     )  # fmt: skip
 

@@ -149,3 +149,13 @@ def describe(segment_profiles: pd.DataFrame, everyone: pd.DataFrame) -> str:
         return "typical users (close to the average on every profile statistic)"
     candidates.sort(key=lambda c: -c[0])
     return ", ".join(phrase for _, phrase in candidates[:3])
+
+
+def assign(vectors: np.ndarray, centroids: dict[int, np.ndarray]) -> np.ndarray:
+    """The segment id of each vector: the centre with the highest cosine similarity. Scoring fits
+    the segments on a sample and assigns every user with this, batch by batch."""
+    ids = np.array(sorted(centroids), dtype=int)
+    if len(vectors) == 0 or len(ids) == 0:
+        return np.zeros(len(vectors), dtype=int)
+    centres = normalise(np.stack([centroids[i] for i in ids]))
+    return ids[np.argmax(normalise(vectors) @ centres.T, axis=1)]

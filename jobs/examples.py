@@ -26,10 +26,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.partitions import write_partitions
+from jobs.spark import event_schema
 from pipeline.contracts import (
     FEATURE_NAMES,
     FEATURE_WINDOWS_DAYS,
@@ -50,7 +51,6 @@ EXAMPLE_EVENT_FIELDS = (
     "quantity",
 )
 PARTITION_COLUMN = "cutoff_date"
-DAY_MICROS = 86_400 * 1_000_000
 
 
 def cutoff_of(score_date: date) -> datetime:
@@ -62,6 +62,15 @@ def _ts(cutoff: datetime) -> Column:
     if cutoff.tzinfo is None:
         raise ValueError(f"cutoff {cutoff} has no time zone: cutoffs are UTC midnights")
     return F.lit(cutoff.astimezone(UTC))
+
+
+def read_sessionized(spark: SparkSession, table: Path, *, end: date) -> DataFrame:
+    """Sessionized events with event_date <= ``end``, read with the contract's schema. Hold the
+    table's shared lock (``pipeline.lake.table_lock``) until the job that reads them is done."""
+    schema = event_schema().add("is_bot", "boolean", False).add("event_date", "date", False)
+    if not table.exists():
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).parquet(str(table)).filter(F.col("event_date") <= F.lit(end))
 
 
 def without_bots(events: DataFrame) -> DataFrame:
@@ -78,7 +87,11 @@ def _past(events: DataFrame, cutoff: datetime) -> DataFrame:
     is_buy = F.col("event_type") == "purchase"
     return (
         events.filter(F.col("event_time") < t)
-        .withColumn("_age", (F.unix_micros(t) - F.unix_micros("event_time")) / F.lit(DAY_MICROS))
+        # Seconds, then days: the same two roundings as pandas' total_seconds() / 86400, so a
+        # value on a decile edge falls on the same side in both (drift compares them).
+        .withColumn(
+            "_age", (F.unix_micros(t) - F.unix_micros("event_time")) / F.lit(1e6) / F.lit(86400.0)
+        )
         .withColumn("_is_buy", is_buy)
         .withColumn("_is_return", F.col("event_type") == "return")
         .withColumn(

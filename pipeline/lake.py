@@ -3,6 +3,8 @@
     <data>/lake/<source>/events/event_date=YYYY-MM-DD/*.parquet          clean events
     <data>/lake/<source>/sessionized_events/event_date=.../*.parquet     + session_id, is_bot
     <data>/lake/<source>/quarantine/ingest_date=.../*.parquet            rejected rows, with reason
+    <data>/lake/<source>/examples/cutoff_date=.../*.parquet              model inputs per user
+    <data>/lake/<source>/scores/score_date=.../*.parquet                 scored users (nightly)
     <data>/lake/<source>/_runs/run_date=.../summary.json                 row accounting per run
 
 The model, the gates and scoring read here; only the Spark jobs write.
@@ -44,6 +46,17 @@ class Lake:
     @property
     def sessionized_events(self) -> Path:
         return self.root / "sessionized_events"
+
+    @property
+    def examples(self) -> Path:
+        """Per (user, cutoff) model inputs (``jobs.examples``), partitioned by cutoff_date."""
+        return self.root / "examples"
+
+    @property
+    def scores(self) -> Path:
+        """Nightly scoring's per-user output, partitioned by score_date; the warehouse is loaded
+        from here."""
+        return self.root / "scores"
 
     @property
     def quarantine(self) -> Path:

@@ -11,6 +11,7 @@ down; no module below them reads ``os.environ`` (``tests/test_import_graph.py`` 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,6 +121,9 @@ def process_env(data_dir: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "SPARK_LOCAL_IP": "127.0.0.1",
+        # The Python that Spark's Python workers (mapInArrow scoring) run: this interpreter, with
+        # the project's packages. On a cluster, set it to that path on the workers.
+        "PYSPARK_PYTHON": sys.executable,
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }

@@ -12,10 +12,12 @@ a half-written date.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from pipeline.tables import TABLES, Table
 
@@ -24,8 +26,30 @@ class SchemaMismatchError(RuntimeError):
     """A table in the warehouse has other columns than pipeline/tables.py declares."""
 
 
-# Rows for one table: (table, key the rows replace, rows in the table's column order).
-Replacement = tuple[Table, Mapping[str, Any], Sequence[Sequence[Any]]]
+class ArrowRows:
+    """Rows as Arrow tables with the table's column names, produced on demand (streamed from
+    Parquet, say), so a date of a million users never sits in memory as Python tuples."""
+
+    def __init__(self, chunks: Callable[[], Iterable[pa.Table]]) -> None:
+        self.chunks = chunks
+
+
+# Rows for one table: (table, key the rows replace, rows in the table's column order or ArrowRows).
+Replacement = tuple[Table, Mapping[str, Any], "Sequence[Sequence[Any]] | ArrowRows"]
+
+
+def _checked_chunks(table: Table, key: Mapping[str, Any], rows: ArrowRows) -> Iterator[pa.Table]:
+    import pyarrow.compute as pc
+
+    for chunk in rows.chunks():
+        missing = set(table.column_names) - set(chunk.column_names)
+        if missing:
+            raise ValueError(f"{table.name}: the rows have no column(s) {sorted(missing)}")
+        chunk = chunk.select(table.column_names)
+        for k, v in key.items():
+            if chunk.num_rows and not pc.all(pc.equal(chunk[k], pa.scalar(v))).as_py():
+                raise ValueError(f"{table.name}: rows do not match key {dict(key)}")
+        yield chunk
 
 
 class Warehouse:
@@ -137,15 +161,17 @@ class Warehouse:
     def replace_all(self, replacements: Sequence[Replacement]) -> int:
         """In one transaction, for each (table, key, rows): delete the key's rows, insert ``rows``.
 
-        ``rows`` hold values in ``table.columns`` order; every row must match its key. A reader
-        sees all the replacements or none of them. DuckDB loads the rows from an Arrow table,
-        PostgreSQL with COPY.
+        ``rows`` hold values in ``table.columns`` order, or are ``ArrowRows``; every row must match
+        its key. A reader sees all the replacements or none of them. DuckDB loads the rows from
+        Arrow tables, PostgreSQL with COPY. Returns the number of rows loaded.
         """
         for table, key, rows in replacements:
             cols = table.column_names
             unknown = set(key) - set(cols)
             if unknown:
                 raise ValueError(f"{table.name}: key columns {sorted(unknown)} do not exist")
+            if isinstance(rows, ArrowRows):
+                continue  # checked chunk by chunk while loading
             for row in rows:
                 if len(row) != len(cols):
                     raise ValueError(
@@ -155,25 +181,21 @@ class Warehouse:
                     if row[cols.index(k)] != v:
                         raise ValueError(f"{table.name}: row {row} does not match key {dict(key)}")
         ph = self._ph()
+        loaded = 0
         with self.connect() as con:
             self.create_tables(con)
             if self.dialect == "duckdb":
-                import pyarrow as pa
-
                 con.execute("BEGIN TRANSACTION")
                 try:
                     for table, key, rows in replacements:
                         where = " AND ".join(f"{k} = {ph}" for k in key)
                         con.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
-                        if rows:
-                            cols = table.column_names
-                            staging = pa.table(
-                                {c: pa.array([r[i] for r in rows]) for i, c in enumerate(cols)}
-                            )
-                            con.register("_staging", staging)
+                        cols = ", ".join(table.column_names)
+                        for chunk in self._chunks(table, key, rows):
+                            loaded += chunk.num_rows
+                            con.register("_staging", chunk)
                             con.execute(
-                                f"INSERT INTO {table.name} ({', '.join(cols)}) "
-                                f"SELECT {', '.join(cols)} FROM _staging"
+                                f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _staging"
                             )
                             con.unregister("_staging")
                     con.execute("COMMIT")
@@ -185,12 +207,21 @@ class Warehouse:
                     for table, key, rows in replacements:
                         where = " AND ".join(f"{k} = {ph}" for k in key)
                         cur.execute(f"DELETE FROM {table.name} WHERE {where}", list(key.values()))
-                        if rows:
-                            cols = ", ".join(table.column_names)
-                            with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
-                                for r in rows:
+                        cols = ", ".join(table.column_names)
+                        with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+                            for chunk in self._chunks(table, key, rows):
+                                loaded += chunk.num_rows
+                                for r in zip(*(c.to_pylist() for c in chunk.columns), strict=True):
                                     copy.write_row(r)
-        return sum(len(rows) for _, _, rows in replacements)
+        return loaded
+
+    @staticmethod
+    def _chunks(table: Table, key: Mapping[str, Any], rows) -> Iterator[pa.Table]:
+        if isinstance(rows, ArrowRows):
+            yield from _checked_chunks(table, key, rows)
+        elif rows:
+            cols = table.column_names
+            yield pa.table({c: pa.array([r[i] for r in rows]) for i, c in enumerate(cols)})
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Rows of ``sql``; placeholders are ``?`` on both databases."""

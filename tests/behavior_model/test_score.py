@@ -83,10 +83,10 @@ def test_rows_carry_the_version_that_scored_them_even_if_promotion_lands_meanwhi
         for v in ("1", "2")
     }
     assert list(rows["user_id"]) == list(by_version["1"]["user_id"])
-    assert rows["churn"].to_numpy() == pytest.approx(by_version["1"]["churn_probability"], abs=1e-9)
-    assert not rows["churn"].to_numpy() == pytest.approx(
-        by_version["2"]["churn_probability"], abs=1e-6
-    )
+    # Spark batches users differently from one pandas call (other padding): float32 rounding only.
+    churn = rows["churn"].to_numpy()
+    assert churn == pytest.approx(by_version["1"]["churn_probability"], abs=1e-6)
+    assert abs(churn - by_version["2"]["churn_probability"].to_numpy()).max() > 1e-3
 
 
 def test_rescoring_replaces_the_date_without_duplicates(two_versions):
@@ -177,11 +177,17 @@ def test_every_insight_table_holds_the_date_and_realised_metrics_follow_the_labe
     # Scored on its training date, the population is the reference itself: no drift at all (was
     # PSI 0.19 when the reference came back from float32 context through 1.9999998 < 2.0).
     assert set(monitored.values()) == {"ok"}
-    psi = wh.query(
-        "SELECT max(psi) FROM model_monitoring WHERE source = ? AND score_date = ?",
-        [ctx.source, SCORE_DATE],
-    )[0][0]
-    assert psi == pytest.approx(0.0, abs=1e-9)
+    psi = dict(
+        wh.query(
+            "SELECT kind, max(psi) FROM model_monitoring WHERE source = ? AND score_date = ? "
+            "GROUP BY kind",
+            [ctx.source, SCORE_DATE],
+        )
+    )
+    assert psi["input"] == pytest.approx(0.0, abs=1e-9), psi
+    # Scores: Spark batches users differently from training (float32 rounding in the 8th digit),
+    # enough to move a user sitting on a decile edge into the next bin, nothing more.
+    assert psi["score"] < 0.005, psi
     realised = wh.query(
         "SELECT label, status, evaluated_as_of, users, roc_auc, ece FROM model_performance_history "
         "WHERE source = ? AND score_date = ? ORDER BY label",

@@ -1,0 +1,152 @@
+"""The model's per-user pass on Spark: example shards in, one row per scored user out.
+
+``score_examples`` runs ``mapInArrow`` over the rows of an example shard (``jobs.examples``): each
+Arrow batch becomes model inputs (``behavior_model.data.examples_from_arrow``), the champion gives
+both probabilities and the user vector in one forward pass, and the ablation explanations
+(``behavior_model.explain``) in a few more. What executors need travels once, as one broadcast
+(``ScoringPayload``: the checkpoint bytes and the item-text vectors), and each Python worker loads
+the model once and keeps it for every later batch and task (Spark reuses its Python workers).
+
+Torch runs one thread per task: Spark already runs one task per core, and more threads per task
+only fight over the same cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from behavior_model.config import LABELS
+from behavior_model.data import examples_from_arrow, make_text_table
+from behavior_model.explain import explain
+from behavior_model.predictor import BehaviorPredictor
+
+EXPLANATION_TYPE = pa.struct(
+    [
+        ("label", pa.string()),
+        ("rank", pa.int32()),
+        ("driver", pa.string()),
+        ("description", pa.string()),
+        ("weight", pa.float64()),
+    ]
+)
+SCORED_ARROW_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("churn_probability", pa.float64()),
+        ("purchase_probability", pa.float64()),
+        ("vector", pa.list_(pa.float32())),
+        ("explanations", pa.list_(EXPLANATION_TYPE)),
+    ]
+)
+SCORED_SCHEMA = (
+    "user_id string, churn_probability double, purchase_probability double, "
+    "vector array<float>, explanations array<struct<label: string, rank: int, "
+    "driver: string, description: string, weight: double>>"
+)
+
+
+@dataclass(frozen=True)
+class ScoringPayload:
+    """Everything an executor needs to score, broadcast once per run."""
+
+    key: str  # "<registered model>:<version>": which model the bytes are
+    checkpoint: bytes
+    text_index: dict[str, int]
+    text_table: np.ndarray
+    explain: bool = True
+
+
+_LOADED: dict[str, BehaviorPredictor] = {}
+
+
+def _predictor(payload: ScoringPayload) -> BehaviorPredictor:
+    """The payload's model, loaded once per Python worker."""
+    if payload.key not in _LOADED:
+        import torch
+
+        torch.set_num_threads(1)
+        _LOADED.clear()  # one model at a time per worker
+        _LOADED[payload.key] = BehaviorPredictor.from_bytes(payload.checkpoint)
+    return _LOADED[payload.key]
+
+
+def score_table(table: pa.Table, payload: ScoringPayload) -> pa.Table:
+    """Scores, vectors and explanations of the users in ``table`` (rows of an example shard)."""
+    predictor = _predictor(payload)
+    ex = examples_from_arrow(
+        table,
+        model=predictor.model.cfg,
+        vocab=predictor.vocab,
+        text_index=payload.text_index,
+        text_table=payload.text_table,
+        with_labels=False,
+    )
+    probs, vectors = predictor.predict_with_vectors(ex)
+    per_user: list[list[dict]] = [[] for _ in range(len(ex))]
+    if payload.explain and len(ex):
+        row_of = {u: i for i, u in enumerate(ex.user_id)}
+        for r in explain(predictor.model, ex).itertuples(index=False):
+            per_user[row_of[r.user_id]].append(
+                {"label": r.label, "rank": int(r.rank), "driver": r.driver,
+                 "description": r.description, "weight": float(r.weight)}
+            )  # fmt: skip
+    dim = vectors.shape[1]
+    flat = pa.array(vectors.astype(np.float32).reshape(-1), type=pa.float32())
+    offsets = pa.array(np.arange(len(ex) + 1, dtype=np.int32) * dim, type=pa.int32())
+    columns = {
+        "user_id": pa.array(ex.user_id.tolist(), type=pa.string()),
+        **{
+            f"{label}_probability": pa.array(probs[:, j].astype(np.float64))
+            for j, label in enumerate(LABELS)
+        },
+        "vector": pa.ListArray.from_arrays(offsets, flat),
+        "explanations": pa.array(per_user, type=pa.list_(EXPLANATION_TYPE)),
+    }
+    return pa.table(columns, schema=SCORED_ARROW_SCHEMA)
+
+
+def text_payload(
+    shard: DataFrame, predictor: BehaviorPredictor
+) -> tuple[dict[str, int], np.ndarray]:
+    """The vectors of every item text in the shard, embedded on the driver (cached on disk by the
+    embedder, so each text is embedded once across runs)."""
+    if not predictor.model.cfg.use_text:
+        return {}, np.zeros((1, predictor.model.cfg.text_dim), np.float32)
+    texts = [
+        r[0]
+        for r in shard.select(F.explode("history.item_text").alias("t"))
+        .where(F.col("t").isNotNull())
+        .distinct()
+        .collect()
+    ]
+    import pandas as pd
+
+    return make_text_table(pd.DataFrame({"item_text": texts}), predictor.embedder)
+
+
+def score_examples(
+    spark: SparkSession,
+    shard: DataFrame,
+    predictor: BehaviorPredictor,
+    *,
+    key: str,
+    explain: bool = True,
+    partitions: int | None = None,
+) -> DataFrame:
+    """``SCORED_SCHEMA`` rows for every user of ``shard``, computed on the executors."""
+    text_index, text_table = text_payload(shard, predictor)
+    payload = ScoringPayload(key, predictor.to_bytes(), text_index, text_table, explain)
+    shipped = spark.sparkContext.broadcast(payload)
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield from score_table(pa.Table.from_batches([batch]), shipped.value).to_batches()
+
+    rows = shard if partitions is None else shard.repartition(partitions, "user_id")
+    return rows.mapInArrow(run, SCORED_SCHEMA)
