@@ -40,9 +40,23 @@ def bin_edges(values: np.ndarray) -> list[float]:
     return sorted(set(np.quantile(v, QUANTILES).tolist()))
 
 
+# A value this close to a bin edge (relative) counts as on it: a sum taken in another order
+# (Spark's partitions against pandas) differs in the last bits, and must not move a user across
+# an edge.
+EDGE_TOLERANCE = 1e-9
+
+
 def proportions(values: np.ndarray, edges: list[float]) -> np.ndarray:
     v = np.asarray(values, dtype=float)
-    idx = np.searchsorted(np.asarray(edges, dtype=float), v, side="right")
+    e = np.asarray(edges, dtype=float)
+    if len(e) and len(v):
+        j = np.clip(np.searchsorted(e, v), 0, len(e) - 1)
+        for near in (j, np.maximum(j - 1, 0)):
+            edge = e[near]
+            v = np.where(
+                np.abs(v - edge) <= EDGE_TOLERANCE * np.maximum(1.0, np.abs(edge)), edge, v
+            )
+    idx = np.searchsorted(e, v, side="right")
     counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
     return counts / max(counts.sum(), 1.0)
 

@@ -23,8 +23,10 @@ with a message naming the cause and leaves that date's existing rows as they are
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-from dataclasses import dataclass, field, replace
+import time
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -76,6 +78,9 @@ class ScoreResult:
     drifting: list[str] = field(default_factory=list)
     report: str | None = None
     mlflow_run_id: str | None = None
+    # Seconds per phase: spark (examples, model, profiles, Parquet), driver (segments, drift),
+    # warehouse (the load), report (HTML and the MLflow run).
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def previous_segments(
@@ -328,15 +333,25 @@ def performance_replacements(
     return out
 
 
-def score_users(ctx: RunContext) -> ScoreResult:
+def score_users(ctx: RunContext, *, explain: bool = True) -> ScoreResult:
     """Score every eligible user as of ``ctx.run_date`` on Spark; replace that date's rows in
     every insight table in one transaction; write the nightly report and the MLflow scoring run.
 
     The per-user work (examples, model, explanations, profiles, labels) runs on the executors of
     ``Settings.spark_master``; the driver reads back column batches of the scored date's Parquet:
     a sample of vectors for k-means, the numbers the summaries and drift need, and the batches it
-    streams into the warehouse.
+    streams into the warehouse. ``explain=False`` leaves the explanations table empty for the
+    date (a fraction of the model time; for sources too large to explain every user nightly).
     """
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[phase] = round(now - clock, 3)
+        clock = now
+
     score_date, source, settings = ctx.run_date, ctx.source, ctx.settings
     registry.configure_mlflow(settings)
     name = ctx.registered_model_name
@@ -379,13 +394,19 @@ def score_users(ctx: RunContext) -> ScoreResult:
         shard = spark.read.parquet(str(shard_path))
         partitions = max(spark.sparkContext.defaultParallelism, -(-users // USERS_PER_TASK))
         per_user = score_examples(
-            spark, shard, predictor, key=f"{name}:{version}", partitions=partitions
+            spark,
+            shard,
+            predictor,
+            key=f"{name}:{version}",
+            partitions=partitions,
+            explain=explain,
         ).join(spark_examples.user_profiles(events, cutoff), "user_id", "left")
         write_partitions(
             per_user.withColumn("score_date", F.lit(score_date)), lake.scores,
             column="score_date", dates=[score_date],
         )  # fmt: skip
         log.info("%s %s: %d users scored on Spark into %s", source, score_date, users, scored)
+        lap("spark")
 
         key = (source, score_date)
         wh = ctx.warehouse
@@ -436,8 +457,11 @@ def score_users(ctx: RunContext) -> ScoreResult:
         # Performance rows read this date's stored scores: write the scores first, then (a second
         # transaction) the performance rows; a crash between them leaves them pending, and the
         # next run fills them in.
+        lap("driver")
         rows = wh.replace_all(replacements)
+        lap("warehouse")
         wh.replace_all(performance_replacements(wh, events, ctx, name, version, scores))
+        lap("performance")
     log.info(
         "%s %s: %d users scored by %s v%s (%d warehouse rows), %d segments, model health %s",
         source, score_date, users, name, version, rows, len(seg.centroids), status,
@@ -460,10 +484,12 @@ def score_users(ctx: RunContext) -> ScoreResult:
         },  # fmt: skip
         report=report,
     )
-    log.info("%s %s: report %s (MLflow run %s)", source, score_date, report, run_id)
+    lap("report")
+    log.info("%s %s: report %s (MLflow run %s); seconds %s", source, score_date, report, run_id,
+             timings)  # fmt: skip
     return ScoreResult(
         source, score_date.isoformat(), name, version, users, status, drifting,
-        str(report), run_id,
+        str(report), run_id, timings,
     )  # fmt: skip
 
 
@@ -474,11 +500,18 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--source", required=True)
     p.add_argument("--score-date", type=date.fromisoformat, required=True)
+    p.add_argument(
+        "--no-explanations", action="store_true", help="score without the reasons (faster)"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as one JSON line")
     a = p.parse_args(argv)
     ctx = RunContext.create(a.source, a.score_date, settings=apply_process_env())
-    r = score_users(ctx)
-    print(f"wrote {r.rows} rows for {r.score_date} ({r.model_name} v{r.model_version})")
-    print(f"report: {r.report}")
+    r = score_users(ctx, explain=not a.no_explanations)
+    if a.json:
+        print(json.dumps(asdict(r)))
+    else:
+        print(f"wrote {r.rows} rows for {r.score_date} ({r.model_name} v{r.model_version})")
+        print(f"report: {r.report}")
     if r.drift_status == "fail":
         raise SystemExit(f"model health fail: {', '.join(r.drifting)}")
 

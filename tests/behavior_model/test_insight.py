@@ -243,3 +243,16 @@ def test_an_emptied_segment_keeps_a_row_that_says_so_and_its_centre():
     assert emptied[2:7] == (1, "m", "1", 0, 0.0)
     assert emptied[7:13] == (None,) * 6  # no mean of nobody, and the description says why
     assert emptied[13].startswith("empty on this date") and emptied[15] == [0.0, 1.0]
+
+
+def test_rounding_noise_never_moves_a_value_across_a_bin_edge():
+    from behavior_model.monitoring import proportions
+
+    edges = [1.0, 2.0, 3.0]
+    exact = proportions(np.array([1.0, 2.0, 2.5, 3.0]), edges)
+    noisy = proportions(np.array([1.0 - 1e-13, 2.0 + 1e-13, 2.5, 3.0 - 4e-16]), edges)
+    np.testing.assert_array_equal(noisy, exact)
+    assert exact.tolist() == [0.0, 0.25, 0.5, 0.25]
+    # A constant reference's "at the value" bin keeps values a sum rounded the other way.
+    constant = [2.0, float(np.nextafter(2.0, np.inf))]
+    assert proportions(np.array([2.0, 2.0 - 1e-13, 5.0]), constant).tolist() == [0, 2 / 3, 1 / 3]
