@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # pipeline.settings.process_env itself, so the environment is declared once, there.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test check-backfill lint bench-etl bench-train load-online-retail evaluate-online-retail clean
+.PHONY: venv demo test check-backfill lint bench-etl bench-score bench-train load-online-retail evaluate-online-retail clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ evaluate-online-retail: $(STAMP)
 	$(EVAL) --test-cutoff 2011-09-01 --train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01
 	$(EVAL) --test-cutoff 2011-10-01 --churn-horizon 60 --append \
 		--train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01,2011-07-01,2011-08-01
+
+# Nightly scoring at 20k, 200k and 1M synthetic users: users/s, memory, warehouse loads.
+bench-score: $(STAMP)
+	$(BIN)/python -m benchmarks.score
 
 bench-train: $(STAMP)
 	$(BIN)/python -m benchmarks.train
