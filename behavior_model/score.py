@@ -1,19 +1,32 @@
-"""Nightly scoring: the source's champion scores every eligible user as of the run date, and the
-insight tables are written beside the scores.
+"""Nightly scoring: the source's champion scores every eligible user as of the run date on Spark,
+and the insight tables are written beside the scores.
 
     python -m behavior_model.score --source sample_clickstream --score-date 2026-03-01
 
 Inputs are the events strictly before the midnight after ``score_date`` (UTC). The champion alias
-is resolved to a version once; that exact version scores and is stamped on every row. For
-(source, score_date), one transaction replaces:
+is resolved to a version once, on the driver; that exact version scores and is stamped on every
+row. The per-user work runs on the executors of ``SPARK_MASTER`` (``local[2]`` by default, a
+standalone cluster in compose):
+
+1. ``<lake>/examples/cutoff_date=<score_date + 1>``: the example shard (``jobs.examples``);
+2. ``mapInArrow`` over the shard (``behavior_model.spark_scoring``): probabilities, the user
+   vector and the explanations in one pass, the model broadcast once; joined with the profiles (a
+   Spark aggregation) into ``<lake>/scores/score_date=<score_date>``;
+3. the driver reads column batches of that Parquet back: a sample of vectors for k-means (every
+   user is then assigned), the numbers segment summaries and drift need, and the batches it
+   streams into the warehouse.
+
+For (source, score_date), one transaction replaces:
 
 - ``user_propensity_scores``: churn and purchase probabilities;
 - ``user_profiles``: recency, frequency, monetary value, activity windows, ... (no model);
 - ``user_embeddings`` and ``segment_summary``: the model's user vectors and their segments;
 - ``user_score_explanations``: the top three drivers of each score;
 - ``model_monitoring``: PSI of every input and score against the champion's training reference;
-- ``model_performance_history``: pending for this date, and realised metrics for the earlier
-  score dates whose label window has now passed.
+
+then ``model_performance_history``: pending for this date, and realised metrics for the earlier
+score dates whose label window has now passed (labels computed on Spark for the users in those
+dates' lake scores). A killed run leaves the warehouse with the date's old rows or all new ones.
 
 Then the nightly report (``data/reports/<date>/<source>.html``) is written and logged to MLflow with
 the scoring run. A date without eligible users (no data, an empty day, a missing partition) fails

@@ -15,6 +15,11 @@ for that source and date, in one transaction:
 | `model_monitoring` | PSI of every input and score against the champion's training reference |
 | `model_performance_history` | realised ROC-AUC / calibration once a date's labels have matured |
 
+The per-user work runs on Spark (`SPARK_MASTER`): the example shard
+`lake/<source>/examples/cutoff_date=...`, the model pass over it (`mapInArrow`, the champion
+broadcast once), and the scored users in `lake/<source>/scores/score_date=...`, from which the
+warehouse is loaded. Tasks pass a source and a date, never data.
+
 Then the report `data/reports/<date>/<source>.html` is written and logged to the MLflow
 experiment `behavior-model-scoring` (one run per source and date). Rerunning a date replaces that
 date's rows and its MLflow run.

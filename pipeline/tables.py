@@ -177,9 +177,10 @@ SEGMENT_SUMMARY = Table(
 USER_SCORE_EXPLANATIONS = Table(
     name="user_score_explanations",
     comment=(
-        "The top drivers of each user's churn and purchase score: integrated gradients of the "
-        "score's logit over the model's inputs (RFM features and the events it read), grouped "
-        "into readable drivers. weight > 0 raises the probability, weight < 0 lowers it."
+        "The top drivers of each user's churn and purchase score, by ablation: how the score's "
+        "logit changes when one driver is taken away (the user's events of one type in one age "
+        "window masked out of the sequence, or one RFM feature set to the training mean). "
+        "weight > 0 raises the probability, weight < 0 lowers it."
     ),
     columns=(
         _SOURCE,
@@ -196,8 +197,8 @@ USER_SCORE_EXPLANATIONS = Table(
         (
             "weight",
             "DOUBLE PRECISION",
-            "Signed contribution to the logit against a training-average user (integrated "
-            "gradients; the weights of all drivers sum to logit - baseline logit)",
+            "logit(user) - logit(user without this driver): the signed change in log-odds the "
+            "driver makes (ablation; drivers interact, so weights need not add up)",
         ),
         _MODEL_VERSION,
     ),
