@@ -248,9 +248,19 @@ def examples_from_arrow(
     A shard keeps up to its own N events per user; a model that reads fewer takes the latest.
     """
     n = table.num_rows
-    missing = [c for c in ("user_id", "cutoff", "history") if c not in table.column_names]
+    needed = ["user_id", "cutoff", "history", *(FEATURE_NAMES if model.use_context else ())]
+    missing = [c for c in needed if c not in table.column_names]
     if missing:
-        raise ValueError(f"not an example shard: no column(s) {missing} in {table.column_names}")
+        raise ValueError(
+            f"the example shard has no column(s) {missing}: it was written by another version "
+            "of jobs.examples; rebuild it (rerun the scoring or training task)"
+        )
+    if model.use_context and model.context_dim not in (0, len(FEATURE_NAMES)):
+        raise ValueError(
+            f"the model reads {model.context_dim} context features, this code computes "
+            f"{len(FEATURE_NAMES)} (pipeline.contracts.FEATURE_NAMES): it was trained with "
+            "another feature set; retrain it"
+        )
     lists = table.column("history").combine_chunks()
     if isinstance(lists, pa.ChunkedArray):  # an empty table
         lists = pa.array([], type=table.schema.field("history").type)

@@ -147,6 +147,18 @@ def test_scoring_shards_have_no_labels_and_training_refuses_them(spark_events, e
             table, model=ModelConfig(), vocab=vocab, text_index={}, text_table=np.zeros((1, 4)),
             with_labels=True,
         )  # fmt: skip
+    # A champion trained on another feature set, a shard from another version: named, not a
+    # shape error deep in the model.
+    with pytest.raises(ValueError, match="reads 5 context features.*another feature set"):
+        examples_from_arrow(
+            table, model=ModelConfig(context_dim=5), vocab=vocab, text_index={},
+            text_table=np.zeros((1, 4)), with_labels=False,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match=r"no column\(s\) \['mean_gap_days'\].*rebuild"):
+        examples_from_arrow(
+            table.drop_columns(["mean_gap_days"]), model=ModelConfig(), vocab=vocab,
+            text_index={}, text_table=np.zeros((1, 4)), with_labels=False,
+        )  # fmt: skip
 
 
 def test_shards_are_written_per_cutoff_and_replaced_on_rerun(spark_events, tmp_path):

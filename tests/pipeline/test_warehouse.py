@@ -119,3 +119,43 @@ def test_a_table_of_an_older_shape_is_refused_with_the_way_out(tmp_path):
 def test_unknown_url_is_a_clear_error():
     with pytest.raises(ValueError, match="must start with duckdb:/// or postgresql://"):
         Warehouse("mysql://x")
+
+
+def _arrow_chunks(day: date, chunks: list[list[str]], *, die_after: int | None = None):
+    import pyarrow as pa
+
+    from pipeline.warehouse import ArrowRows
+
+    cols = USER_PROPENSITY_SCORES.column_names
+
+    def gen():
+        for i, users in enumerate(chunks):
+            if die_after is not None and i == die_after:
+                raise KeyboardInterrupt("killed while loading")  # a killed task, mid-stream
+            rows = _rows(day, users, p=0.7)
+            yield pa.table({c: pa.array([r[j] for r in rows]) for j, c in enumerate(cols)})
+
+    return ArrowRows(gen)
+
+
+def test_streamed_rows_replace_the_date_and_a_kill_mid_stream_keeps_the_old_one(warehouse):
+    d1 = date(2026, 1, 1)
+    warehouse.replace(USER_PROPENSITY_SCORES, _key(d1), _rows(d1, ["a", "b"]))
+    loaded = warehouse.replace_all(
+        [(USER_PROPENSITY_SCORES, _key(d1), _arrow_chunks(d1, [["c", "d"], ["e"]]))]
+    )
+    got = warehouse.query(
+        "SELECT user_id, churn_probability FROM user_propensity_scores ORDER BY 1"
+    )
+    assert loaded == 3 and got == [("c", 0.7), ("d", 0.7), ("e", 0.7)]
+    # Killed after the first chunk went in: the reader still sees the complete previous date.
+    with pytest.raises(KeyboardInterrupt):
+        warehouse.replace_all(
+            [(USER_PROPENSITY_SCORES, _key(d1), _arrow_chunks(d1, [["x"], ["y"]], die_after=1))]
+        )
+    got = warehouse.query("SELECT user_id FROM user_propensity_scores ORDER BY 1")
+    assert [r[0] for r in got] == ["c", "d", "e"]
+    with pytest.raises(ValueError, match="do not match key"):
+        warehouse.replace_all(
+            [(USER_PROPENSITY_SCORES, _key(d1), _arrow_chunks(date(2026, 1, 2), [["z"]]))]
+        )
