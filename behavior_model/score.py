@@ -411,6 +411,8 @@ def score_users(ctx: RunContext, *, explain: bool = True) -> ScoreResult:
             shard,
             predictor,
             key=f"{name}:{version}",
+            items=lake.item_embeddings,
+            run_date=score_date,
             partitions=partitions,
             explain=explain,
         ).join(spark_examples.user_profiles(events, cutoff), "user_id", "left")

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
+from behavior_model import item_embeddings
 from behavior_model.config import LABELS
-from behavior_model.data import examples_from_arrow, make_text_table
+from behavior_model.data import examples_from_arrow
 from behavior_model.explain import explain
 from behavior_model.predictor import BehaviorPredictor
 
@@ -112,22 +114,16 @@ def score_table(table: pa.Table, payload: ScoringPayload) -> pa.Table:
 
 
 def text_payload(
-    shard: DataFrame, predictor: BehaviorPredictor
+    shard: DataFrame, predictor: BehaviorPredictor, *, items: Path, run_date: date
 ) -> tuple[dict[str, int], np.ndarray]:
-    """The vectors of every item text in the shard, embedded on the driver (cached on disk by the
-    embedder, so each text is embedded once across runs)."""
+    """The vectors of every item text in the shard, from the lake's ``item_embeddings`` table
+    (``items``); only (item, text) pairs it lacks are embedded, on the driver."""
     if not predictor.model.cfg.use_text:
         return {}, np.zeros((1, predictor.model.cfg.text_dim), np.float32)
-    texts = [
-        r[0]
-        for r in shard.select(F.explode("history.item_text").alias("t"))
-        .where(F.col("t").isNotNull())
-        .distinct()
-        .collect()
-    ]
-    import pandas as pd
-
-    return make_text_table(pd.DataFrame({"item_text": texts}), predictor.embedder)
+    text_index, table, _ = item_embeddings.refresh(
+        items, item_embeddings.shard_items(shard), predictor.embedder, run_date=run_date
+    )
+    return text_index, table
 
 
 def score_examples(
@@ -136,11 +132,14 @@ def score_examples(
     predictor: BehaviorPredictor,
     *,
     key: str,
+    items: Path,
+    run_date: date,
     explain: bool = True,
     partitions: int | None = None,
 ) -> DataFrame:
-    """``SCORED_SCHEMA`` rows for every user of ``shard``, computed on the executors."""
-    text_index, text_table = text_payload(shard, predictor)
+    """``SCORED_SCHEMA`` rows for every user of ``shard``, computed on the executors; item text
+    vectors come from the ``items`` table (``behavior_model.item_embeddings``)."""
+    text_index, text_table = text_payload(shard, predictor, items=items, run_date=run_date)
     payload = ScoringPayload(key, predictor.to_bytes(), text_index, text_table, explain)
     shipped = spark.sparkContext.broadcast(payload)
 

@@ -54,12 +54,16 @@ class TextEmbedder:
         self._load()
         return int(self._model.config.hidden_size)
 
+    @property
+    def model_key(self) -> str:
+        """Names the encoder (not where it is installed): keys cached and stored vectors."""
+        name = PACKAGED_MODEL if self.model_path is None else str(Path(self.model_path).resolve())
+        return hashlib.sha256(name.encode()).hexdigest()[:16]
+
     def _cache_file(self) -> Path | None:
         if self.cache_dir is None:
             return None
-        name = PACKAGED_MODEL if self.model_path is None else str(Path(self.model_path).resolve())
-        key = hashlib.sha256(name.encode()).hexdigest()[:16]
-        return self.cache_dir / f"text_embeddings_{key}.npz"
+        return self.cache_dir / f"text_embeddings_{self.model_key}.npz"
 
     def _load_cache(self) -> None:
         path = self._cache_file()

@@ -105,37 +105,22 @@ def _past(events: DataFrame, cutoff: datetime) -> DataFrame:
     )
 
 
-def eligible_users(events: DataFrame, cutoff: datetime, *, lookback_days: int) -> DataFrame:
-    """``user_id`` of the users with an event in [cutoff - lookback, cutoff)."""
+def last_events(events: DataFrame, cutoff: datetime, *, max_events: int) -> DataFrame:
+    """(user_id, history, n_events): the last ``max_events`` events before the cutoff, oldest
+    first, and the count of all of them. One hash aggregation, no window sort of the table."""
     t = _ts(cutoff)
-    start = t - F.expr(f"INTERVAL {int(lookback_days)} DAYS")
+    everything = F.sort_array(F.collect_list(F.struct(*EXAMPLE_EVENT_FIELDS)))
+    # Structs sort by their fields in order: event_time, then event_id.
     return (
         events.filter(F.col("event_time") < t)
         .groupBy("user_id")
-        .agg(F.max("event_time").alias("_last"))
-        .filter(F.col("_last") >= start)
-        .select("user_id")
-    )
-
-
-def last_events(events: DataFrame, cutoff: datetime, *, max_events: int) -> DataFrame:
-    """(user_id, history, n_events): the last ``max_events`` events before the cutoff, oldest
-    first, and the count of all of them."""
-    t = _ts(cutoff)
-    past = events.filter(F.col("event_time") < t)
-    newest_first = Window.partitionBy("user_id").orderBy(
-        F.col("event_time").desc(), F.col("event_id").desc()
-    )
-    ranked = past.withColumn("_rank", F.row_number().over(newest_first)).withColumn(
-        "_n", F.count(F.lit(1)).over(Window.partitionBy("user_id"))
-    )
-    return (
-        ranked.filter(F.col("_rank") <= max_events)
-        .groupBy("user_id")
-        .agg(
-            # Structs sort by their fields in order: event_time, then event_id.
-            F.sort_array(F.collect_list(F.struct(*EXAMPLE_EVENT_FIELDS))).alias("history"),
-            F.first("_n").cast("long").alias("n_events"),
+        .agg(everything.alias("_all"))
+        .select(
+            "user_id",
+            F.slice(
+                "_all", F.greatest(F.size("_all") - F.lit(max_events - 1), F.lit(1)), max_events
+            ).alias("history"),
+            F.size("_all").cast("long").alias("n_events"),
         )
     )
 
@@ -221,11 +206,11 @@ def build_examples(
 ) -> DataFrame:
     """One row per user eligible at ``cutoff``: the module docstring's columns. Labels need both
     horizons; without them ``purchase`` and ``churn`` are NULL."""
-    users = eligible_users(events, cutoff, lookback_days=lookback_days)
-    rows = (
-        users.join(last_events(events, cutoff, max_events=max_events), "user_id")
-        .join(rfm_features(events, cutoff), "user_id")
-        .withColumn("cutoff", _ts(cutoff))
+    # Eligible: an event in [cutoff - lookback, cutoff), i.e. recency_days <= lookback (exact:
+    # both sides are whole seconds divided the same way).
+    features = rfm_features(events, cutoff).filter(F.col("recency_days") <= float(lookback_days))
+    rows = features.join(last_events(events, cutoff, max_events=max_events), "user_id").withColumn(
+        "cutoff", _ts(cutoff)
     )
     if purchase_days is not None and churn_days is not None:
         rows = labels(events, rows, cutoff, purchase_days=purchase_days, churn_days=churn_days)

@@ -5,6 +5,7 @@
     <data>/lake/<source>/quarantine/ingest_date=.../*.parquet            rejected rows, with reason
     <data>/lake/<source>/examples/cutoff_date=.../*.parquet              model inputs per user
     <data>/lake/<source>/scores/score_date=.../*.parquet                 scored users (nightly)
+    <data>/lake/<source>/item_embeddings/text_model=.../items.parquet    item text vectors
     <data>/lake/<source>/_runs/run_date=.../summary.json                 row accounting per run
 
 The model, the gates and scoring read here; only the Spark jobs write.
@@ -51,6 +52,11 @@ class Lake:
     def examples(self) -> Path:
         """Per (user, cutoff) model inputs (``jobs.examples``), partitioned by cutoff_date."""
         return self.root / "examples"
+
+    @property
+    def item_embeddings(self) -> Path:
+        """Item text vectors per text model (``behavior_model.item_embeddings``)."""
+        return self.root / "item_embeddings"
 
     @property
     def scores(self) -> Path:
