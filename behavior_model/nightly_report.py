@@ -21,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on workers
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from jinja2 import Environment  # noqa: E402
 
@@ -133,18 +134,36 @@ def _frame(wh: Warehouse, sql: str, params: list, columns: list[str]) -> pd.Data
     return pd.DataFrame(wh.query(sql, params), columns=columns)
 
 
+BINS = 40
+
+
+def score_histogram(wh: Warehouse, column: str, key: list) -> np.ndarray:
+    """Users per probability bin of width 1/BINS (1.0 falls in the last bin), counted in SQL."""
+    rows = wh.query(
+        f"SELECT least(CAST(floor({column} * {BINS}) AS INTEGER), {BINS - 1}), count(*) "
+        "FROM user_propensity_scores WHERE source = ? AND score_date = ? GROUP BY 1",
+        key,
+    )
+    counts = np.zeros(BINS)
+    for b, n in rows:
+        counts[int(b)] = n
+    return counts
+
+
 def render(wh: Warehouse, source: str, score_date: date, *, warn: float, fail: float) -> str:
     """The page for one source and score date, from the warehouse's tables."""
     key = [source, score_date]
-    scores = _frame(
-        wh,
-        "SELECT user_id, churn_probability, purchase_probability, model_name, model_version "
-        "FROM user_propensity_scores WHERE source = ? AND score_date = ?",
+    # Aggregates only: a date of a million users never travels to this process row by row.
+    users, mean_churn, mean_purchase, model_name, model_version = wh.query(
+        "SELECT count(*), avg(churn_probability), avg(purchase_probability), min(model_name), "
+        "min(model_version) FROM user_propensity_scores WHERE source = ? AND score_date = ?",
         key,
-        ["user_id", "churn", "purchase", "model_name", "model_version"],
-    )
-    if scores.empty:
+    )[0]
+    if not users:
         raise LookupError(f"no scores for {source} on {score_date} in the warehouse")
+    histograms = {
+        col: score_histogram(wh, f"{col}_probability", key) for col in ("churn", "purchase")
+    }
     segments = _frame(
         wh,
         "SELECT segment_id, users, share, mean_churn_probability, mean_purchase_probability, "
@@ -192,7 +211,7 @@ def render(wh: Warehouse, source: str, score_date: date, *, warn: float, fail: f
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
     for ax, col, colour in zip(axes, ["churn", "purchase"], ["#c62828", "#1565c0"], strict=True):
-        ax.hist(scores[col], bins=40, range=(0, 1), color=colour)
+        ax.stairs(histograms[col], np.linspace(0, 1, BINS + 1), fill=True, color=colour)
         ax.set_title(f"{col} probability")
         ax.set_xlabel("probability")
         ax.set_ylabel("users")
@@ -236,13 +255,13 @@ def render(wh: Warehouse, source: str, score_date: date, *, warn: float, fail: f
     return env.from_string(TEMPLATE).render(
         source=source,
         score_date=score_date,
-        users=f"{len(scores):,}",
-        model_name=scores["model_name"].iloc[0],
-        model_version=scores["model_version"].iloc[0],
+        users=f"{users:,}",
+        model_name=model_name,
+        model_version=model_version,
         drift_status=status,
         drifting=", ".join(flagged["name"]),
-        mean_churn=float(scores["churn"].mean()),
-        mean_purchase=float(scores["purchase"].mean()),
+        mean_churn=float(mean_churn),
+        mean_purchase=float(mean_purchase),
         charts=charts,
         k_choice=segments["k_choice"].iloc[0] if len(segments) else "no segments",
         segments=[

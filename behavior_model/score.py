@@ -39,6 +39,7 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -160,6 +161,14 @@ def _dataset(path: Path) -> ds.Dataset:
     return ds.dataset(path, format="parquet")
 
 
+def _batches(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """Column batches of a Parquet folder, one at a time: pyarrow's default read-ahead (several
+    files, 16 batches) would hold a large share of a million users in memory."""
+    yield from _dataset(path).to_batches(
+        columns=columns, batch_size=BATCH_ROWS, batch_readahead=0, fragment_readahead=0
+    )
+
+
 def _matrix(vectors: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A list<float> column as an (n, dim) matrix."""
     arr = vectors.combine_chunks() if isinstance(vectors, pa.ChunkedArray) else vectors
@@ -175,7 +184,7 @@ def vector_sample(scored: Path, limit: int = FIT_SAMPLE) -> np.ndarray:
     data = _dataset(scored)
     step = max(1, -(-data.count_rows() // limit))
     parts, seen = [], 0
-    for batch in data.to_batches(columns=["vector"], batch_size=BATCH_ROWS):
+    for batch in _batches(scored, ["vector"]):
         keep = np.flatnonzero((np.arange(seen, seen + batch.num_rows) % step) == 0)
         parts.append(_matrix(batch.column(0).take(pa.array(keep))))
         seen += batch.num_rows
@@ -192,9 +201,7 @@ SUMMARY_COLUMNS = (
 def user_summary(scored: Path, centroids: dict[int, np.ndarray]) -> pd.DataFrame:
     """Per user: scores, the profile statistics segments are described by, and the segment."""
     frames = []
-    for batch in _dataset(scored).to_batches(
-        columns=["vector", *SUMMARY_COLUMNS], batch_size=BATCH_ROWS
-    ):
+    for batch in _batches(scored, ["vector", *SUMMARY_COLUMNS]):
         frame = batch.select(list(SUMMARY_COLUMNS)).to_pandas()
         frame["segment_id"] = assign(_matrix(batch.column("vector")), centroids)
         frames.append(frame)
@@ -213,7 +220,7 @@ def warehouse_rows(
 
     def chunks(columns: list[str], build) -> ArrowRows:
         def gen():
-            for batch in _dataset(scored).to_batches(columns=columns, batch_size=BATCH_ROWS):
+            for batch in _batches(scored, columns):
                 if batch.num_rows:
                     yield build(batch)
 
@@ -439,7 +446,9 @@ def score_users(ctx: RunContext, *, explain: bool = True) -> ScoreResult:
         profiles = summary.drop(columns=["churn_probability", "purchase_probability"])
         summary_rows = segment_rows(key, name, version, seg, profiles, scores, previous)
 
-        inputs = _dataset(shard_path).to_table(columns=list(FEATURE_NAMES)).to_pandas()
+        inputs = pd.concat(
+            [b.to_pandas() for b in _batches(shard_path, list(FEATURE_NAMES))], ignore_index=True
+        )
         health = ctx.mapping.monitoring
         warn, fail = health.psi_warn, health.psi_fail
         drift = monitoring.drift(

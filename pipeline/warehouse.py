@@ -26,6 +26,9 @@ class SchemaMismatchError(RuntimeError):
     """A table in the warehouse has other columns than pipeline/tables.py declares."""
 
 
+DUCKDB_MEMORY_LIMIT = "512MB"
+
+
 class ArrowRows:
     """Rows as Arrow tables with the table's column names, produced on demand (streamed from
     Parquet, say), so a date of a million users never sits in memory as Python tuples."""
@@ -85,7 +88,8 @@ class Warehouse:
             # backfill) queue here instead of failing with "Could not set lock on file".
             with open(path.with_name(path.name + ".lock"), "a+") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                con = duckdb.connect(str(path))
+                # Bounded, so a large load spills to disk instead of growing the writing process.
+                con = duckdb.connect(str(path), config={"memory_limit": DUCKDB_MEMORY_LIMIT})
                 try:
                     yield con
                 finally:
