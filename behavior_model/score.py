@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -370,6 +371,10 @@ def score_users(ctx: RunContext, *, explain: bool = True) -> ScoreResult:
         nonlocal clock
         now = time.perf_counter()
         timings[phase] = round(now - clock, 3)
+        # This process's peak RSS so far, in GB (Linux reports KiB): which phase grows the driver.
+        timings[f"{phase}_peak_rss_gb"] = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3
+        )
         clock = now
 
     score_date, source, settings = ctx.run_date, ctx.source, ctx.settings

@@ -196,22 +196,29 @@ def score_once(env: dict[str, str], *, explain: bool) -> dict:
     }
 
 
-def postgres_load(data_dir: Path, users: int, admin: str) -> dict:
-    """Load the scored date from the lake into a fresh PostgreSQL database: every per-user table,
-    then user_propensity_scores alone."""
+def fresh_database(admin: str, name: str) -> str | None:
+    """URL of a new, empty database ``name`` on the server of ``admin``; None without a server."""
     import psycopg
 
-    from behavior_model.score import vector_sample, warehouse_rows
-    from pipeline.warehouse import Warehouse
-
-    name = "bench_score"
     try:
         with psycopg.connect(admin, autocommit=True) as con:
             con.execute(f"DROP DATABASE IF EXISTS {name}")
             con.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as e:
-        return {"skipped": f"no PostgreSQL at {admin}: {e}".splitlines()[0]}
-    wh = Warehouse(admin.rsplit("/", 1)[0] + f"/{name}")
+    except psycopg.OperationalError:
+        return None
+    return admin.rsplit("/", 1)[0] + f"/{name}"
+
+
+def postgres_load(data_dir: Path, users: int, admin: str) -> dict:
+    """Load the scored date from the lake into a fresh PostgreSQL database: every per-user table,
+    then user_propensity_scores alone."""
+    from behavior_model.score import vector_sample, warehouse_rows
+    from pipeline.warehouse import Warehouse
+
+    url = fresh_database(admin, "bench_score")
+    if url is None:
+        return {"skipped": f"no PostgreSQL at {admin}"}
+    wh = Warehouse(url)
     scored = data_dir / "lake" / "sample_clickstream" / "scores" / f"score_date={SCORE_DATE}"
     centre = vector_sample(scored, limit=1)[0]  # one segment: the load is what is timed
     rows = warehouse_rows(
@@ -252,9 +259,18 @@ def run(sizes: list[int], explain_sizes: list[int], work: Path, postgres: str) -
         print(f"{users:,} users, {events:,} events written in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         for explain in [False, True] if users in explain_sizes else [False]:
-            r = score_once(env, explain=explain) | {"events": events}
+            r = score_once(env, explain=explain) | {"events": events, "warehouse": "duckdb"}
             print(json.dumps(r), flush=True)
             runs.append(r)
+        if users == max(sizes):
+            # The production warehouse: the driver streams COPY to a server instead of holding
+            # an in-process DuckDB (whose load of a 1M-user date takes ~1.4 GB in the driver).
+            url = fresh_database(postgres, "bench_score_warehouse")
+            if url is not None:
+                r = score_once(env | {"WAREHOUSE_URL": url}, explain=False)
+                r |= {"events": events, "warehouse": "postgresql"}
+                print(json.dumps(r), flush=True)
+                runs.append(r)
         load = postgres_load(data, users, postgres)
         print(json.dumps(load), flush=True)
         loads.append(load)
@@ -262,7 +278,11 @@ def run(sizes: list[int], explain_sizes: list[int], work: Path, postgres: str) -
 
 
 def targets(result: dict) -> list[dict]:
-    plain = {r["users"]: r for r in result["scoring"] if not r["explanations"]}
+    plain = {
+        r["users"]: r
+        for r in result["scoring"]
+        if not r["explanations"] and r.get("warehouse", "duckdb") == "duckdb"
+    }
     out = []
     for users, r in sorted(plain.items()):
         out.append({
@@ -271,12 +291,14 @@ def targets(result: dict) -> list[dict]:
             "met": r["spark_users_per_s"] >= TARGET_USERS_PER_S,
         })  # fmt: skip
     big = max(plain) if plain else None
-    if big:
-        rss = plain[big]["peak_rss_gb"]["driver"]
-        out.append({
-            "target": f"driver peak RSS <= {TARGET_DRIVER_GB} GB at {big:,} users",
-            "measured": f"{rss:.2f} GB", "met": rss <= TARGET_DRIVER_GB,
-        })  # fmt: skip
+    for r in result["scoring"]:
+        if r["users"] == big and not r["explanations"]:
+            rss = r["peak_rss_gb"]["driver"]
+            out.append({
+                "target": f"driver peak RSS <= {TARGET_DRIVER_GB} GB at {big:,} users "
+                          f"(warehouse {r.get('warehouse', 'duckdb')})",
+                "measured": f"{rss:.2f} GB", "met": rss <= TARGET_DRIVER_GB,
+            })  # fmt: skip
     if 20_000 in plain and 200_000 in plain:
         ratio = plain[200_000]["wall_s"] / plain[20_000]["wall_s"]
         out.append({
@@ -307,14 +329,14 @@ def markdown(entries: list[dict]) -> str:
         lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'NO'} |"
                   for t in e["targets"]]  # fmt: skip
         lines += ["", "### Scoring (end to end, `python -m behavior_model.score`)", "",
-                  "| users | events | explanations | wall s | users/s | Spark phase s | "
+                  "| users | events | explanations | warehouse | wall s | users/s | Spark phase s | "
                   "Spark users/s | driver s | warehouse s | report s | driver GB | JVM GB | "
-                  "Python workers GB |", "|" + "---:|" * 13]  # fmt: skip
+                  "Python workers GB |", "|" + "---:|" * 14]  # fmt: skip
         for r in e["scoring"]:
             t, m = r["timings_s"], r["peak_rss_gb"]
             lines.append(
                 f"| {r['users']:,} | {r['events']:,} | {'yes' if r['explanations'] else 'no'} | "
-                f"{r['wall_s']} | {r['users_per_s']:,.0f} | {t['spark']} | "
+                f"{r.get('warehouse', 'duckdb')} | {r['wall_s']} | {r['users_per_s']:,.0f} | {t['spark']} | "
                 f"{r['spark_users_per_s']:,.0f} | {t['driver']} | {t['warehouse']} | "
                 f"{t['report']} | {m['driver']} | {m['jvm']} | {m['python_workers']} |"
             )

@@ -26,9 +26,6 @@ class SchemaMismatchError(RuntimeError):
     """A table in the warehouse has other columns than pipeline/tables.py declares."""
 
 
-DUCKDB_MEMORY_LIMIT = "512MB"
-
-
 class ArrowRows:
     """Rows as Arrow tables with the table's column names, produced on demand (streamed from
     Parquet, say), so a date of a million users never sits in memory as Python tuples."""
@@ -88,8 +85,7 @@ class Warehouse:
             # backfill) queue here instead of failing with "Could not set lock on file".
             with open(path.with_name(path.name + ".lock"), "a+") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                # Bounded, so a large load spills to disk instead of growing the writing process.
-                con = duckdb.connect(str(path), config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+                con = duckdb.connect(str(path))
                 try:
                     yield con
                 finally:
