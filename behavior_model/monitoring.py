@@ -15,6 +15,7 @@ what happened (``realised_performance``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -47,6 +48,12 @@ EDGE_TOLERANCE = 1e-9
 
 
 def proportions(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    counts = bin_counts(values, edges)
+    return counts / max(counts.sum(), 1.0)
+
+
+def bin_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Values per bin (``len(edges) + 1`` bins, lower-closed); see EDGE_TOLERANCE."""
     v = np.asarray(values, dtype=float)
     e = np.asarray(edges, dtype=float)
     if len(e) and len(v):
@@ -57,8 +64,7 @@ def proportions(values: np.ndarray, edges: list[float]) -> np.ndarray:
                 np.abs(v - edge) <= EDGE_TOLERANCE * np.maximum(1.0, np.abs(edge)), edge, v
             )
     idx = np.searchsorted(e, v, side="right")
-    counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
-    return counts / max(counts.sum(), 1.0)
+    return np.bincount(idx, minlength=len(edges) + 1).astype(float)
 
 
 def psi(reference: np.ndarray, current: np.ndarray) -> float:
@@ -98,20 +104,36 @@ class Drift:
 
 def drift(
     reference: dict | None,
-    inputs: pd.DataFrame,
-    scores: pd.DataFrame,
+    inputs: pd.DataFrame | Iterable[pd.DataFrame],
+    scores: pd.DataFrame | Iterable[pd.DataFrame],
     *,
     warn: float,
     fail: float,
     trend: tuple[str, ...] | list[str] = (),
 ) -> list[Drift]:
     """PSI of every input and score column against ``reference``; one Drift per column. Inputs
-    named in ``trend`` (trending by construction) get status ok_trend whatever their PSI."""
+    named in ``trend`` (trending by construction) get status ok_trend whatever their PSI.
+
+    ``inputs`` and ``scores`` are frames or iterables of frames (batches read from Parquet): bin
+    counts, sums and counts are accumulated batch by batch, so a million users never sit in
+    memory at once.
+    """
     out: list[Drift] = []
-    for kind, frame in (("input", inputs), ("score", scores)):
-        for name in frame.columns:
-            values = frame[name].to_numpy(float)
-            current_mean = float(values.mean()) if len(values) else 0.0
+    for kind, frames in (("input", inputs), ("score", scores)):
+        # name -> [bin counts (None without a reference), sum, n], in column order
+        stats: dict[str, list] = {}
+        for frame in [frames] if isinstance(frames, pd.DataFrame) else frames:
+            for name in frame.columns:
+                values = frame[name].to_numpy(float)
+                ref = None if reference is None else reference.get(kind, {}).get(name)
+                acc = stats.setdefault(name, [None, 0.0, 0])
+                if ref is not None:
+                    counts = bin_counts(values, ref["edges"])
+                    acc[0] = counts if acc[0] is None else acc[0] + counts
+                acc[1] += float(values.sum())
+                acc[2] += len(values)
+        for name, (counts, total, n) in stats.items():
+            current_mean = total / n if n else 0.0
             ref = None if reference is None else reference.get(kind, {}).get(name)
             if ref is None:
                 why = (
@@ -122,7 +144,8 @@ def drift(
                 )
                 out.append(Drift(name, kind, None, None, current_mean, "no_reference", why))
                 continue
-            value = psi(np.asarray(ref["proportions"]), proportions(values, ref["edges"]))
+            current = counts / max(counts.sum(), 1.0)
+            value = psi(np.asarray(ref["proportions"]), current)
             status = "fail" if value >= fail else "warn" if value >= warn else "ok"
             if name in trend and status != "ok":
                 status = "ok_trend"

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -371,10 +370,6 @@ def score_users(ctx: RunContext, *, explain: bool = True) -> ScoreResult:
         nonlocal clock
         now = time.perf_counter()
         timings[phase] = round(now - clock, 3)
-        # This process's peak RSS so far, in GB (Linux reports KiB): which phase grows the driver.
-        timings[f"{phase}_peak_rss_gb"] = round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3
-        )
         clock = now
 
     score_date, source, settings = ctx.run_date, ctx.source, ctx.settings
@@ -451,9 +446,8 @@ def score_users(ctx: RunContext, *, explain: bool = True) -> ScoreResult:
         profiles = summary.drop(columns=["churn_probability", "purchase_probability"])
         summary_rows = segment_rows(key, name, version, seg, profiles, scores, previous)
 
-        inputs = pd.concat(
-            [b.to_pandas() for b in _batches(shard_path, list(FEATURE_NAMES))], ignore_index=True
-        )
+        # Streamed: drift accumulates bin counts batch by batch.
+        inputs = (b.to_pandas() for b in _batches(shard_path, list(FEATURE_NAMES)))
         health = ctx.mapping.monitoring
         warn, fail = health.psi_warn, health.psi_fail
         drift = monitoring.drift(

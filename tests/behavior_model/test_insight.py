@@ -256,3 +256,24 @@ def test_rounding_noise_never_moves_a_value_across_a_bin_edge():
     # A constant reference's "at the value" bin keeps values a sum rounded the other way.
     constant = [2.0, float(np.nextafter(2.0, np.inf))]
     assert proportions(np.array([2.0, 2.0 - 1e-13, 5.0]), constant).tolist() == [0, 2 / 3, 1 / 3]
+
+
+def test_drift_over_batches_equals_drift_over_the_whole_frame():
+    from behavior_model.monitoring import build_reference, drift
+
+    rng = np.random.default_rng(0)
+    ref_inputs = pd.DataFrame({"a": rng.exponential(2, 500), "b": rng.integers(0, 4, 500)})
+    ref_scores = pd.DataFrame({"p": rng.uniform(0, 1, 500)})
+    reference = build_reference(ref_inputs, ref_scores, described="test")
+    now = pd.DataFrame({"a": rng.exponential(3, 700), "b": rng.integers(0, 6, 700)})
+    scores = pd.DataFrame({"p": rng.uniform(0.2, 1, 700)})
+    whole = drift(reference, now, scores, warn=0.1, fail=0.25)
+    parts = drift(
+        reference, (now.iloc[i : i + 100] for i in range(0, 700, 100)),
+        [scores.iloc[:350], scores.iloc[350:]], warn=0.1, fail=0.25,
+    )  # fmt: skip
+    assert [d.name for d in parts] == ["a", "b", "p"]
+    for w, q in zip(whole, parts, strict=True):
+        assert (w.name, w.status) == (q.name, q.status)
+        assert q.psi == pytest.approx(w.psi, rel=1e-12) and w.psi > 0.01
+        assert q.current_mean == pytest.approx(w.current_mean, rel=1e-12)
