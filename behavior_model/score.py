@@ -210,9 +210,13 @@ def user_summary(scored: Path, centroids: dict[int, np.ndarray]) -> pd.DataFrame
 
 def warehouse_rows(
     scored: Path, key: tuple[str, date], name: str, version: str,
-    centroids: dict[int, np.ndarray], scored_at: datetime,
+    segment_of_user: np.ndarray, scored_at: datetime,
 ) -> list[tuple[t.Table, ArrowRows]]:  # fmt: skip
-    """The per-user insight tables of a scored date, streamed from its Parquet in batches."""
+    """The per-user insight tables of a scored date, streamed from its Parquet in batches.
+
+    ``segment_of_user`` is in the order ``_batches`` reads the scored date's rows (the order
+    ``user_summary`` assigned them in): each scan reads the same files in the same order.
+    """
     source, score_date = key
 
     def constants(n: int, **values) -> dict[str, pa.Array]:
@@ -220,9 +224,11 @@ def warehouse_rows(
 
     def chunks(columns: list[str], build) -> ArrowRows:
         def gen():
+            start = 0  # row offset of the batch in the date's rows
             for batch in _batches(scored, columns):
                 if batch.num_rows:
-                    yield build(batch)
+                    yield build(batch, start)
+                start += batch.num_rows
 
         return ArrowRows(gen)
 
@@ -237,24 +243,24 @@ def warehouse_rows(
             }
         )
 
-    def scores(b: pa.RecordBatch) -> pa.Table:
+    def scores(b: pa.RecordBatch, _start: int) -> pa.Table:
         return pa.table(keyed(
             b, churn_probability=b["churn_probability"],
             purchase_probability=b["purchase_probability"], model_name=name,
             model_version=version, scored_at=scored_at,
         ))  # fmt: skip
 
-    def profiles(b: pa.RecordBatch) -> pa.Table:
+    def profiles(b: pa.RecordBatch, _start: int) -> pa.Table:
         return pa.table(keyed(b, **{c: b[c] for c in PROFILE_COLUMNS}))
 
-    def embeddings(b: pa.RecordBatch) -> pa.Table:
-        ids = assign(_matrix(b["vector"]), centroids).astype(np.int32)
+    def embeddings(b: pa.RecordBatch, start: int) -> pa.Table:
+        ids = segment_of_user[start : start + b.num_rows].astype(np.int32)
         return pa.table(keyed(
             b, model_name=name, model_version=version, segment_id=pa.array(ids),
             vector=b["vector"],
         ))  # fmt: skip
 
-    def explanations(b: pa.RecordBatch) -> pa.Table:
+    def explanations(b: pa.RecordBatch, _start: int) -> pa.Table:
         lists = b["explanations"]
         parents = pc.list_parent_indices(lists)
         flat = pc.list_flatten(lists)
@@ -436,11 +442,11 @@ def score_users(ctx: RunContext, *, explain: bool = True) -> ScoreResult:
         seg = segment(vector_sample(scored), previous, previous_k)
         summary = user_summary(scored, seg.centroids)
         present = set(summary["segment_id"].unique().tolist())
-        emptied = sorted(set(seg.emptied) | (set(seg.centroids) - present))
+        # Emptied: a previous segment no user is in now (unmatched, or matched but left empty).
         seg = replace(
             seg, segment_of_user=summary["segment_id"].to_numpy(),
             centroids={i: c for i, c in seg.centroids.items() if i in present},
-            emptied=[i for i in emptied if previous and i in previous],
+            emptied=sorted(i for i in previous or {} if i not in present),
         )  # fmt: skip
         scores = summary[["churn_probability", "purchase_probability"]]
         profiles = summary.drop(columns=["churn_probability", "purchase_probability"])
@@ -472,7 +478,9 @@ def score_users(ctx: RunContext, *, explain: bool = True) -> ScoreResult:
         scored_at = datetime.now(UTC).replace(tzinfo=None)  # audit stamp only, decides nothing
         replacements: list[Replacement] = [
             (table, day, rows)
-            for table, rows in warehouse_rows(scored, key, name, version, seg.centroids, scored_at)
+            for table, rows in warehouse_rows(
+                scored, key, name, version, seg.segment_of_user, scored_at
+            )
         ] + [
             (t.SEGMENT_SUMMARY, day, summary_rows),
             (t.MODEL_MONITORING, day, monitoring_rows),

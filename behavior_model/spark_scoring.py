@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from behavior_model import item_embeddings
 from behavior_model.config import LABELS
@@ -45,11 +46,6 @@ SCORED_ARROW_SCHEMA = pa.schema(
         ("vector", pa.list_(pa.float32())),
         ("explanations", pa.list_(EXPLANATION_TYPE)),
     ]
-)
-SCORED_SCHEMA = (
-    "user_id string, churn_probability double, purchase_probability double, "
-    "vector array<float>, explanations array<struct<label: string, rank: int, "
-    "driver: string, description: string, weight: double>>"
 )
 
 
@@ -137,7 +133,7 @@ def score_examples(
     explain: bool = True,
     partitions: int | None = None,
 ) -> DataFrame:
-    """``SCORED_SCHEMA`` rows for every user of ``shard``, computed on the executors; item text
+    """``SCORED_ARROW_SCHEMA`` rows for every user of ``shard``, computed on the executors; item text
     vectors come from the ``items`` table (``behavior_model.item_embeddings``)."""
     text_index, text_table = text_payload(shard, predictor, items=items, run_date=run_date)
     payload = ScoringPayload(key, predictor.to_bytes(), text_index, text_table, explain)
@@ -148,4 +144,4 @@ def score_examples(
             yield from score_table(pa.Table.from_batches([batch]), shipped.value).to_batches()
 
     rows = shard if partitions is None else shard.repartition(partitions, "user_id")
-    return rows.mapInArrow(run, SCORED_SCHEMA)
+    return rows.mapInArrow(run, from_arrow_schema(SCORED_ARROW_SCHEMA))
