@@ -15,6 +15,7 @@ import pandas as pd
 from behavior_model.config import LABELS, LabelConfig
 from behavior_model.data import eligible_users, make_labels
 from behavior_model.features import rfm_features, transform
+from pipeline.contracts import FEATURE_NAMES
 
 
 class Baselines:
@@ -101,6 +102,24 @@ def _labelled(
     return users, {"purchase": purchase, "churn": churn}
 
 
+def fit_and_predict(
+    train: pd.DataFrame, evaluation: pd.DataFrame, *, seed: int = 7
+) -> dict[str, dict[str, np.ndarray]]:
+    """Fit the baselines on ``train`` (one row per (user, cutoff): ``cutoff``, the labels and
+    ``FEATURE_NAMES``) and predict ``evaluation``'s rows: {label: {model: probabilities}}.
+
+    LightGBM early-stops on the rows of the last training cutoff before its refit on all rows.
+    """
+    features = list(FEATURE_NAMES)
+    last = (train["cutoff"] == train["cutoff"].max()).to_numpy()
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    for label in LABELS:
+        y = train[label].to_numpy(dtype=float)
+        model = Baselines(seed=seed).fit(train[features], y, last_cutoff=last)
+        preds[label] = model.predict(evaluation[features])
+    return preds
+
+
 def baseline_predictions(
     events: pd.DataFrame,
     *,
@@ -109,28 +128,18 @@ def baseline_predictions(
     labels: LabelConfig,
     seed: int = 7,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
-    """Fit the baselines on the examples at ``train_cutoffs``; predict the users at ``eval_cutoff``.
+    """Fit the baselines on the examples at ``train_cutoffs``; predict the users at ``eval_cutoff``
+    (from events in memory; training runs read the same columns from their shards).
 
     Returns (users, labels by name, {label: {model: probabilities}}).
     """
-    feats, ys = [], {"purchase": [], "churn": []}
-    for t in train_cutoffs:
+
+    def rows(t: pd.Timestamp) -> pd.DataFrame:
         users, y = _labelled(events, t, labels)
-        feats.append(rfm_features(events, t, users))
-        for k in ys:
-            ys[k].append(y[k])
-    train_x = pd.concat(feats)
-    # Rows of the last training cutoff: LightGBM early-stops on them before its refit on all.
-    last = np.concatenate(
-        [
-            np.full(len(f), t == max(train_cutoffs))
-            for f, t in zip(feats, train_cutoffs, strict=True)
-        ]
-    )
-    eval_users, eval_y = _labelled(events, eval_cutoff, labels)
-    eval_x = rfm_features(events, eval_cutoff, eval_users)
-    preds: dict[str, dict[str, np.ndarray]] = {}
-    for label in LABELS:
-        model = Baselines(seed=seed).fit(train_x, np.concatenate(ys[label]), last_cutoff=last)
-        preds[label] = model.predict(eval_x)
-    return eval_users, eval_y, preds
+        return rfm_features(events, t, users).reset_index().assign(cutoff=t, **y)
+
+    train = pd.concat([rows(t) for t in train_cutoffs], ignore_index=True)
+    evaluation = rows(eval_cutoff)
+    y = {k: evaluation[k].to_numpy() for k in ("purchase", "churn")}
+    preds = fit_and_predict(train, evaluation, seed=seed)
+    return evaluation["user_id"].to_numpy(), y, preds

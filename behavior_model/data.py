@@ -73,11 +73,20 @@ def _stable_hash(s: str) -> int:
     return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little")
 
 
+def vocabulary_of(items: list[str], categories: list[str], cfg: ModelConfig) -> Vocabulary:
+    """The vocabulary of the given top items and categories (ids in sorted order)."""
+    return Vocabulary(
+        {item: i + 1 for i, item in enumerate(sorted(items))},
+        {c: i + 1 for i, c in enumerate(sorted(categories))},
+        cfg.item_hash_buckets,
+    )
+
+
 def build_vocabulary(events: pd.DataFrame, cfg: ModelConfig) -> Vocabulary:
-    top = events["item_id"].value_counts().head(cfg.item_vocab_size)
-    items = {item: i + 1 for i, item in enumerate(sorted(top.index))}
-    cats = sorted(events["category"].dropna().unique())
-    return Vocabulary(items, {c: i + 1 for i, c in enumerate(cats)}, cfg.item_hash_buckets)
+    # The most frequent items, ties broken by id (as ``jobs.examples.item_counts`` on Spark).
+    counts = events["item_id"].value_counts().rename("n").rename_axis("item").reset_index()
+    top = counts.sort_values(["n", "item"], ascending=[False, True]).head(cfg.item_vocab_size)
+    return vocabulary_of(list(top["item"]), list(events["category"].dropna().unique()), cfg)
 
 
 def time_bucket(seconds: np.ndarray, n_buckets: int) -> np.ndarray:
@@ -100,6 +109,8 @@ class Examples:
     churn: np.ndarray | None = None
     # (n, F) signed-log RFM features (behavior_model.baselines), or (n, 0) when unused.
     context: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    # (n, F) the raw RFM features (FEATURE_NAMES, float64): baselines and the drift reference.
+    features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float64))
     text_table: np.ndarray = field(default_factory=lambda: np.zeros((1, 384), np.float32))
 
     def __len__(self) -> int:
@@ -161,13 +172,15 @@ def build_examples(
         vocab=vocab,
         text_index=text_index,
     )
+    raw = rfm_features(events, cutoff, users)
     if model.use_context:
-        context = transform(rfm_features(events, cutoff, users)).astype(np.float32)
+        context = transform(raw).astype(np.float32)
     else:
         context = np.zeros((len(users), 0), np.float32)
     ex = Examples(
         user_id=users,
         context=context,
+        features=raw.to_numpy(dtype=np.float64),
         cutoff=np.full(len(users), naive_cutoff),
         offsets=offsets,
         tokens=tokens,
@@ -248,7 +261,7 @@ def examples_from_arrow(
     A shard keeps up to its own N events per user; a model that reads fewer takes the latest.
     """
     n = table.num_rows
-    needed = ["user_id", "cutoff", "history", *(FEATURE_NAMES if model.use_context else ())]
+    needed = ["user_id", "cutoff", "history", *FEATURE_NAMES]
     missing = [c for c in needed if c not in table.column_names]
     if missing:
         raise ValueError(
@@ -293,10 +306,10 @@ def examples_from_arrow(
         vocab=vocab,
         text_index=text_index,
     )
+    raw = np.stack(
+        [table.column(f).to_numpy().astype(float) for f in FEATURE_NAMES], axis=1
+    ).reshape(n, len(FEATURE_NAMES))
     if model.use_context:
-        raw = np.stack(
-            [table.column(f).to_numpy().astype(float) for f in FEATURE_NAMES], axis=1
-        ).reshape(n, len(FEATURE_NAMES))
         context = transform(pd.DataFrame(raw, columns=list(FEATURE_NAMES))).astype(np.float32)
     else:
         context = np.zeros((n, 0), np.float32)
@@ -307,6 +320,7 @@ def examples_from_arrow(
         tokens=tokens,
         event_time=event_time,
         context=context,
+        features=raw,
         text_table=text_table,
     )
     if with_labels:
@@ -360,6 +374,7 @@ def concat_examples(parts: list[Examples]) -> Examples:
         purchase=None if parts[0].purchase is None else np.concatenate([p.purchase for p in parts]),
         churn=None if parts[0].churn is None else np.concatenate([p.churn for p in parts]),
         context=np.concatenate([p.context for p in parts]),
+        features=np.concatenate([p.features for p in parts]),
         text_table=parts[0].text_table,
     )
 

@@ -1,7 +1,7 @@
 """The promotion rule: does a new model version take the ``champion`` alias? Pure, no MLflow.
 
-Both the new version and the champion are scored through the same path (``predict_users``) on the
-same validation users and labels; the decision and its numbers are logged as ``promotion.json``.
+Both the new version and the champion are scored through the same path
+(``TrainingData.predict``) on the same validation users and labels; the decision and its numbers are logged as ``promotion.json``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 from behavior_model.config import LABELS
 from behavior_model.metrics import binary_metrics
@@ -19,21 +18,15 @@ def mean_roc_auc(metrics: dict[str, float]) -> float:
     return float(np.mean([metrics[f"{label}_roc_auc"] for label in LABELS]))
 
 
-def metrics_on_validation(
-    predictor, events: pd.DataFrame, *, cutoff: pd.Timestamp, users: np.ndarray, labels: dict
-) -> dict[str, float]:
-    """A predictor's metrics on the given validation users and labels, via the scoring path.
-
-    Users a model does not score (another lookback) get its mean prediction.
-    """
-    scores = predictor.predict_users(events, cutoff).set_index("user_id")
-    aligned = scores.reindex(users)
-    aligned = aligned.fillna(aligned.mean())
+def metrics_on_validation(predictor, data) -> dict[str, float]:
+    """A predictor's metrics on the validation examples of a training run's ``TrainingData``
+    (``behavior_model.training_data``): the new version and the champion alike, each with its
+    own vocabulary and text vectors, on the same users and labels."""
+    probs = data.predict(predictor, "val")
+    labels = data.labels("val")
     out: dict[str, float] = {}
-    for label in LABELS:
-        for k, v in binary_metrics(
-            labels[label], aligned[f"{label}_probability"].to_numpy()
-        ).items():
+    for j, label in enumerate(LABELS):
+        for k, v in binary_metrics(labels[label], probs[:, j]).items():
             out[f"{label}_{k}"] = float(v)
     return out
 

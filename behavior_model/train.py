@@ -14,41 +14,40 @@ import json
 import logging
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 
-from behavior_model import registry, report
-from behavior_model.baselines import baseline_predictions
+from behavior_model import item_embeddings, registry, report
+from behavior_model.baselines import fit_and_predict
 from behavior_model.config import LABELS, TrainConfig, label_config
+from behavior_model.data import vocabulary_of
 from behavior_model.promotion import decide_promotion, metrics_on_validation
+from behavior_model.streaming import shard_fragments
 from behavior_model.text import TextEmbedder
-from behavior_model.trainer import TrainedModel, fit
+from behavior_model.trainer import TrainedModel, cutoffs_for, fit_data
+from behavior_model.training_data import ShardData, TextPayload, TrainingData
+from jobs import examples as spark_examples
+from jobs.spark import get_spark
 from pipeline.context import RunContext
-from pipeline.lake import read_partitions, without_bots
+from pipeline.lake import table_lock
 
 log = logging.getLogger(__name__)
 
 
-def evaluation_records(
-    trained: TrainedModel, events: pd.DataFrame, cfg: TrainConfig
-) -> tuple[list[dict], dict, dict]:
-    """The transformer and the baselines on the validation examples.
+def evaluation_records(trained: TrainedModel, cfg: TrainConfig) -> tuple[list[dict], dict, dict]:
+    """The transformer and the baselines (fitted on the training examples' RFM features) on the
+    validation examples.
 
     Returns (records, labels by name, {label: {model: probabilities}}).
     """
-    users, y, preds = baseline_predictions(
-        events,
-        train_cutoffs=trained.train_cutoffs,
-        eval_cutoff=trained.val_cutoff,
-        labels=cfg.labels,
-        seed=cfg.seed,
-    )
-    ex = trained.val_examples
-    if not np.array_equal(users, ex.user_id):
-        raise AssertionError("baselines and the behaviour model disagree on the validation users")
-    raw = trained.predictor.predict_examples(ex, calibrated=False)
+    data = trained.data
+    val = data.table("val")
+    preds = fit_and_predict(data.table("train"), val, seed=cfg.seed)
+    y = data.labels("val")
+    raw = data.predict(trained.predictor, "val", calibrated=False)
     for j, label in enumerate(LABELS):
         preds[label] = {
             "behavior_model": trained.val_probabilities[:, j],
@@ -57,43 +56,29 @@ def evaluation_records(
     return report.evaluation_records(y, preds), y, preds
 
 
-def input_dataset(events: pd.DataFrame, ctx: RunContext):
+def input_dataset(daily: pd.DataFrame, ctx: RunContext):
     """The training input as an MLflow dataset: events and users per event date of the lake table
     (its digest changes when any day's data changes), with the table's path as its source."""
-    days = events["event_time"].dt.strftime("%Y-%m-%d")
-    daily = (
-        events.groupby(days)
-        .agg(events=("event_id", "size"), users=("user_id", "nunique"))
-        .rename_axis("event_date")
-        .reset_index()
-    )
     return mlflow.data.from_pandas(
         daily, source=str(ctx.lake.sessionized_events), name=f"{ctx.source}.sessionized_events"
     )
 
 
 def train_and_register(
-    events: pd.DataFrame, cfg: TrainConfig, ctx: RunContext, *, embedder: TextEmbedder | None = None
+    data: TrainingData, daily: pd.DataFrame, cfg: TrainConfig, ctx: RunContext
 ) -> dict:
-    """Fit, log everything to one MLflow run, register, and move the champion alias if earned."""
+    """Fit on ``data``, log everything to one MLflow run, register, and move the champion alias if
+    earned. ``daily``: events and users per event date of the input (the run's MLflow dataset)."""
     registry.configure_mlflow(ctx.settings)
     name, logical_date = ctx.registered_model_name, ctx.run_date
-    # Never data past the logical date, for the model and the baselines alike.
-    events = events[
-        events["event_time"] < pd.Timestamp(logical_date, tz="UTC") + pd.Timedelta(days=1)
-    ]
     with mlflow.start_run(run_name=f"{ctx.source}-{logical_date.isoformat()}") as run:
         mlflow.set_tags({"source": ctx.source, "logical_date": logical_date.isoformat()})
         mlflow.log_params(
             cfg.flat() | {"source": ctx.source, "logical_date": logical_date.isoformat()}
         )
-        mlflow.log_input(input_dataset(events, ctx), context="training")
-        trained = fit(
-            events,
-            cfg,
-            as_of=logical_date,
-            embedder=embedder,
-            on_epoch=lambda metrics, step: mlflow.log_metrics(metrics, step=step),
+        mlflow.log_input(input_dataset(daily, ctx), context="training")
+        trained = fit_data(
+            data, cfg, on_epoch=lambda metrics, step: mlflow.log_metrics(metrics, step=step)
         )
         mlflow.log_params(
             {
@@ -103,7 +88,7 @@ def train_and_register(
             }
         )
         mlflow.log_metrics(trained.val_metrics)
-        records, y, preds = evaluation_records(trained, events, cfg)
+        records, y, preds = evaluation_records(trained, cfg)
         figures = report.figures(y, preds)
         registry.log_evaluation(records, report.records_markdown(records), figures)
         report.close(figures)
@@ -112,18 +97,12 @@ def train_and_register(
             f"{r['label']}_roc_auc": r["roc_auc"] for r in records if r["model"] == "lightgbm"
         }
         version = registry.log_model(trained.predictor, name)
-        ex = trained.val_examples
-        validation = dict(
-            cutoff=trained.val_cutoff,
-            users=ex.user_id,
-            labels={"churn": ex.churn, "purchase": ex.purchase},
-        )
-        new = metrics_on_validation(trained.predictor, events, **validation)
+        new = metrics_on_validation(trained.predictor, data)
         champion_version = registry.resolve_champion(name)
         old = None
         if champion_version is not None:
             champion = registry.load_version(name, champion_version)
-            old = metrics_on_validation(champion, events, **validation)
+            old = metrics_on_validation(champion, data)
             mlflow.log_metrics({f"champion_val_{k}": v for k, v in old.items()})
         decision = decide_promotion(
             new,
@@ -166,14 +145,105 @@ def train_and_register(
     }
 
 
+def _partition(table: Path, day: date) -> Path:
+    return table / f"{spark_examples.PARTITION_COLUMN}={day.isoformat()}"
+
+
+def training_data(ctx: RunContext, cfg: TrainConfig) -> tuple[ShardData, pd.DataFrame]:
+    """Build the run's example shards on Spark (``<lake>/training_examples``) and return them as
+    ``ShardData``, with the input's events and users per day.
+
+    On Spark: the data's span (cutoffs), the examples at the training and validation cutoffs (with
+    labels) and at the last day of data (the drift reference), the vocabulary (the most frequent
+    items before the validation cutoff) and the items with a text. On the driver: only the texts
+    the ``item_embeddings`` table lacks are embedded.
+    """
+    settings, lake = ctx.settings, ctx.lake
+    spark = get_spark(settings, "behavior-model-training")
+    with table_lock(lake.sessionized_events, shared=True):
+        # Bots stay in the lake but are left out of training and scoring.
+        events = spark_examples.without_bots(
+            spark_examples.read_sessionized(spark, lake.sessionized_events, end=ctx.run_date)
+        )
+        first, last = spark_examples.event_span(events)
+        if first is None:
+            raise ValueError(
+                f"{ctx.source}: no events up to {ctx.run_date} in {lake.sessionized_events}: "
+                "has clickstream_daily run for these dates?"
+            )
+        train_cutoffs, val_cutoff = cutoffs_for(first, last, cfg, as_of=ctx.run_date)
+        latest = min(last.floor("D"), pd.Timestamp(ctx.run_date, tz="UTC")) + pd.Timedelta(days=1)
+        log.info(
+            "%s: events %s..%s; training cutoffs %s, validation %s, reference %s", ctx.source,
+            first, last, [str(t.date()) for t in train_cutoffs], val_cutoff.date(), latest.date(),
+        )  # fmt: skip
+        rows = spark_examples.training_examples(
+            events, [t.to_pydatetime() for t in (*train_cutoffs, val_cutoff)],
+            [latest.to_pydatetime()], lookback_days=cfg.labels.lookback_days,
+            max_events=cfg.model.max_events, purchase_days=cfg.labels.purchase_horizon_days,
+            churn_days=cfg.labels.churn_horizon_days,
+        )  # fmt: skip
+        days = [t.date() for t in (*train_cutoffs, val_cutoff, latest)]
+        spark_examples.write_examples(rows, lake.training_examples, days)
+        before = val_cutoff.to_pydatetime()  # the vocabulary sees no label period
+        vocab = vocabulary_of(
+            spark_examples.item_counts(events, before, top=cfg.model.item_vocab_size),
+            spark_examples.categories(events, before),
+            cfg.model,
+        )
+        daily = spark_examples.daily_counts(events).toPandas()
+
+    present = [d for d in days if _partition(lake.training_examples, d).exists()]
+    files = {
+        "train": shard_fragments([_partition(lake.training_examples, t.date()) for t in train_cutoffs if t.date() in present]),
+        "val": shard_fragments([_partition(lake.training_examples, val_cutoff.date())] if val_cutoff.date() in present else []),
+        "latest": shard_fragments([_partition(lake.training_examples, latest.date())] if latest.date() in present else []),
+    }  # fmt: skip
+    empty = [part for part, f in files.items() if not f]
+    if empty:
+        raise ValueError(
+            f"{ctx.source}: no eligible user (an event in the {cfg.labels.lookback_days} days "
+            f"before the cutoff) for the {', '.join(empty)} examples; cutoffs: training "
+            f"{[str(t.date()) for t in train_cutoffs]}, validation {val_cutoff.date()}, "
+            f"reference {latest.date()}"
+        )
+    items = item_embeddings.shard_items(
+        spark.read.parquet(*(str(_partition(lake.training_examples, d)) for d in present))
+    )
+
+    def text_of(predictor) -> TextPayload:
+        """Item text vectors for a predictor's text encoder, from the item_embeddings table."""
+        if not predictor.model.cfg.use_text:
+            return {}, np.zeros((1, predictor.model.cfg.text_dim), np.float32)
+        embedder = TextEmbedder(predictor.text_model_path, cache_dir=settings.cache_dir)
+        index, table, _ = item_embeddings.refresh(
+            lake.item_embeddings, items, embedder, run_date=ctx.run_date
+        )
+        return index, table
+
+    if cfg.model.use_text:
+        embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.cache_dir)
+        index, table, _ = item_embeddings.refresh(
+            lake.item_embeddings, items, embedder, run_date=ctx.run_date
+        )
+        text = (index, table)
+    else:
+        text = ({}, np.zeros((1, cfg.model.text_dim), np.float32))
+    data = ShardData(train_cutoffs, val_cutoff, vocab, text, files=files, text_of=text_of)
+    return data, daily
+
+
 def run_training(ctx: RunContext, cfg: TrainConfig | None = None) -> dict:
     """Entry point for the DAG task and the CLI: train on the lake up to ``ctx.run_date``."""
     cfg = replace(cfg or TrainConfig(), labels=label_config(ctx.mapping.labels))
-    # Bots stay in the lake but are left out of training and scoring.
-    events = without_bots(read_partitions(ctx.lake.sessionized_events, end=ctx.run_date))
-    log.info("%s: %d events up to %s", ctx.source, len(events), ctx.run_date)
-    embedder = TextEmbedder(cfg.text_model_path, cache_dir=ctx.settings.cache_dir)
-    return train_and_register(events, cfg, ctx, embedder=embedder)
+    data, daily = training_data(ctx, cfg)
+    log.info(
+        "%s: %d events up to %s; %d training and %d validation examples", ctx.source,
+        int(daily["events"].sum()), ctx.run_date, data.rows("train"), data.rows("val"),
+    )  # fmt: skip
+    # Shared: a second run of the same source rebuilds the shards only after this one is done.
+    with table_lock(ctx.lake.training_examples, shared=True):
+        return train_and_register(data, daily, cfg, ctx)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,7 @@
-"""The training loop: cutoffs, examples, next-event pre-training, fine-tuning of the churn and
-purchase heads, best-epoch restore and Platt calibration. Plain PyTorch, no I/O: ``fit`` takes
-events and returns a trained predictor with its validation results.
+"""The training loop: cutoffs, next-event pre-training, fine-tuning of the churn and purchase
+heads, best-epoch restore and Platt calibration. Plain PyTorch, no I/O: ``fit_data`` takes a
+``behavior_model.training_data.TrainingData`` (the lake's shards, or examples built in memory by
+``fit`` from events) and returns a trained predictor with its validation results.
 """
 
 from __future__ import annotations
@@ -20,20 +21,14 @@ from torch.utils.data import DataLoader
 
 from behavior_model.calibration import fit_platt
 from behavior_model.config import LABELS, TrainConfig
-from behavior_model.data import (
-    Examples,
-    build_examples,
-    build_vocabulary,
-    collate,
-    concat_examples,
-    make_text_table,
-)
-from behavior_model.features import rfm_features
+from behavior_model.data import Examples, collate
 from behavior_model.metrics import binary_metrics
 from behavior_model.model import BehaviorModel
 from behavior_model.monitoring import build_reference
 from behavior_model.predictor import BehaviorPredictor
 from behavior_model.text import TextEmbedder
+from behavior_model.training_data import MemoryData, TrainingData
+from pipeline.contracts import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +39,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def choose_cutoffs(
-    events: pd.DataFrame, cfg: TrainConfig, *, as_of: date | None = None
+def cutoffs_for(
+    first: pd.Timestamp, last: pd.Timestamp, cfg: TrainConfig, *, as_of: date | None = None
 ) -> tuple[list[pd.Timestamp], pd.Timestamp]:
-    """Training cutoffs and the validation cutoff (midnights, UTC).
+    """Training cutoffs and the validation cutoff (midnights, UTC) for data whose first and last
+    events are at ``first`` and ``last`` (UTC).
 
     Data ends at the midnight after the last event (or after ``as_of``). Validation is the latest
     midnight whose labels are complete: T_val + max(H) <= data end. Training cutoffs step back from
     T_val - max(H), so their label windows end before validation starts.
     """
-    if events.empty:
-        raise ValueError("no events to train on")
-    last_day = events["event_time"].max().floor("D")
+    last_day = pd.Timestamp(last).floor("D")
     if as_of is not None:
         last_day = min(last_day, pd.Timestamp(as_of, tz="UTC"))
     data_end = last_day + pd.Timedelta(days=1)
-    first = events["event_time"].min().floor("D")
+    first = pd.Timestamp(first).floor("D")
     horizon = pd.Timedelta(
         days=max(cfg.labels.purchase_horizon_days, cfg.labels.churn_horizon_days)
     )
@@ -78,31 +72,25 @@ def choose_cutoffs(
     return train, val
 
 
+def choose_cutoffs(
+    events: pd.DataFrame, cfg: TrainConfig, *, as_of: date | None = None
+) -> tuple[list[pd.Timestamp], pd.Timestamp]:
+    """``cutoffs_for`` the span of ``events``."""
+    if events.empty:
+        raise ValueError("no events to train on")
+    return cutoffs_for(events["event_time"].min(), events["event_time"].max(), cfg, as_of=as_of)
+
+
 @dataclass
 class TrainedModel:
     predictor: BehaviorPredictor
     train_cutoffs: list[pd.Timestamp]
     val_cutoff: pd.Timestamp
-    val_examples: Examples
+    # What it was trained on: val tables, predictions of other versions (promotion, baselines).
+    data: TrainingData
     val_probabilities: np.ndarray
     val_metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def reference_of(events: pd.DataFrame, ex: Examples, probs: np.ndarray) -> dict:
-    """The drift reference stored with the model: RFM inputs and calibrated scores of the users
-    in ``ex`` (training passes the users eligible on its last day of data).
-
-    The inputs are recomputed in float64 as scoring computes them, not read back from the float32
-    context: counts like 2.0 would come back as 1.9999998 and fall on the other side of a decile
-    edge, a drift of nothing.
-    """
-    cutoff = pd.Timestamp(ex.cutoff[0], tz="UTC") if len(ex) else None
-    inputs = rfm_features(events, cutoff, ex.user_id)
-    scores = pd.DataFrame({f"{label}_probability": probs[:, j] for j, label in enumerate(LABELS)})
-    return build_reference(
-        inputs, scores, described=f"{len(ex)} users eligible at {cutoff and cutoff.date()}"
-    )
 
 
 def make_loader(
@@ -118,12 +106,11 @@ def make_loader(
     )
 
 
-def val_metric_dict(ex: Examples, probs: np.ndarray) -> dict[str, float]:
+def val_metric_dict(labels: dict[str, np.ndarray], probs: np.ndarray) -> dict[str, float]:
     """Stable metric names: val_<label>_<metric>."""
     out: dict[str, float] = {}
     for j, label in enumerate(LABELS):
-        y = ex.churn if label == "churn" else ex.purchase
-        for k, v in binary_metrics(y, probs[:, j]).items():
+        for k, v in binary_metrics(labels[label], probs[:, j]).items():
             out[f"val_{label}_{k}"] = float(v)
     return out
 
@@ -138,42 +125,43 @@ def fit(
     embedder: TextEmbedder | None = None,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
 ) -> TrainedModel:
-    """Train on ``events`` (canonical columns) and evaluate on the validation cutoff.
-
-    Cutoffs default to ``choose_cutoffs``; the evaluation protocol passes its own.
-    """
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    """Train on ``events`` (canonical columns, in memory: the pandas reference builder) and
+    evaluate on the validation cutoff. Cutoffs default to ``choose_cutoffs``; the evaluation
+    protocol passes its own. Pipeline runs train on Spark-built shards (``fit_data``)."""
     if as_of is not None:
         events = events[events["event_time"] < pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)]
     if train_cutoffs is None or val_cutoff is None:
         train_cutoffs, val_cutoff = choose_cutoffs(events, cfg, as_of=as_of)
-    inputs = events[events["event_time"] < val_cutoff]  # vocabulary sees no label period
-    vocab = build_vocabulary(inputs, cfg.model)
     if cfg.model.use_text and embedder is None:
         embedder = TextEmbedder(cfg.text_model_path)
-    text_index, table = make_text_table(inputs, embedder if cfg.model.use_text else None)
-    common = dict(
-        labels=cfg.labels, model=cfg.model, vocab=vocab, text_index=text_index, text_table=table
+    data = MemoryData.build(
+        events, cfg, train_cutoffs=train_cutoffs, val_cutoff=val_cutoff, embedder=embedder
     )
-    train_ex = concat_examples([build_examples(events, t, **common) for t in train_cutoffs])
-    val_ex = build_examples(events, val_cutoff, **common)
-    log.info(
-        "training on %d examples (%d cutoffs), validating on %d users at %s, device %s",
-        len(train_ex), len(train_cutoffs), len(val_ex), val_cutoff.date(), device,
-    )  # fmt: skip
+    return fit_data(data, cfg, on_epoch=on_epoch)
 
-    model_cfg = replace(
-        cfg.model, context_dim=train_ex.context.shape[1] if cfg.model.use_context else 0
-    )
+
+def fit_data(
+    data: TrainingData,
+    cfg: TrainConfig,
+    *,
+    on_epoch: Callable[[dict[str, float], int], None] | None = None,
+) -> TrainedModel:
+    """Pre-train, fine-tune, keep the best epoch, calibrate on the validation cutoff and store the
+    drift reference: the training loop over any ``TrainingData`` (shards or memory)."""
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    vocab = data.vocab
+    val_labels = data.labels("val")
+    model_cfg = replace(cfg.model, context_dim=len(FEATURE_NAMES) if cfg.model.use_context else 0)
     model = BehaviorModel(
         model_cfg, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories
     )
     if model.context_mlp is not None:
-        model.context_mean.copy_(torch.from_numpy(train_ex.context.mean(0)))
-        model.context_std.copy_(torch.from_numpy(train_ex.context.std(0) + 1e-6))
+        mean, std = data.context_stats()
+        model.context_mean.copy_(torch.from_numpy(mean))
+        model.context_std.copy_(torch.from_numpy(std))
     model.to(device)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -181,6 +169,10 @@ def fit(
     predictor = BehaviorPredictor(
         model, vocab=vocab, labels=cfg.labels, text_model_path=cfg.text_model_path
     )
+    log.info(
+        "training on %d cutoffs, validating on %d users at %s, device %s",
+        len(data.train_cutoffs), len(val_labels["churn"]), data.val_cutoff.date(), device,
+    )  # fmt: skip
     history: list[dict[str, float]] = []
     best: tuple[float, dict | None] = (-np.inf, None)
     step = 0
@@ -190,14 +182,14 @@ def fit(
         opt = torch.optim.AdamW(
             model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
         )
-        batches = make_loader(train_ex, cfg, device, shuffle=True)
+        batches = data.train_batches(replace(cfg, model=model_cfg))
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.learning_rate, total_steps=max(1, n * len(batches))
         )
         for epoch in range(n):
             model.train()
             total, count = 0.0, 0
-            for batch in batches:
+            for batch in batches.epoch(epoch):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 with autocast:
                     loss = loss_of(batch)
@@ -211,7 +203,7 @@ def fit(
             metrics = {f"{phase}_loss": total / max(count, 1)}
             if phase == "train":
                 with autocast:
-                    metrics |= val_metric_dict(val_ex, predictor.predict_examples(val_ex))
+                    metrics |= val_metric_dict(val_labels, data.predict(predictor, "val"))
                 score = float(
                     np.nanmean([metrics["val_churn_roc_auc"], metrics["val_purchase_roc_auc"]])
                 )
@@ -230,27 +222,36 @@ def fit(
         model.load_state_dict(best[1])
 
     with autocast:
-        raw_val = predictor.predict_examples(val_ex)
-    uncalibrated = val_metric_dict(val_ex, raw_val)
+        raw_val = data.predict(predictor, "val")
+    uncalibrated = val_metric_dict(val_labels, raw_val)
     if cfg.calibrate:
-        labels = {"churn": val_ex.churn, "purchase": val_ex.purchase}
         predictor.calibration = [
-            fit_platt(raw_val[:, j], labels[name]) for j, name in enumerate(LABELS)
+            fit_platt(raw_val[:, j], val_labels[name]) for j, name in enumerate(LABELS)
         ]
     model.to("cpu")
-    val_probs = predictor.predict_examples(val_ex)
+    val_probs = data.predict(predictor, "val")
     # The drift reference: the users eligible on the last day of data, as the model scores them.
-    data_end = events["event_time"].max().floor("D") + pd.Timedelta(days=1)
-    latest = build_examples(events, data_end, **common, with_labels=False)
-    predictor.reference = reference_of(events, latest, predictor.predict_examples(latest))
-    val_metrics = val_metric_dict(val_ex, val_probs)
+    predictor.reference = reference_of(data.table("latest"), data.predict(predictor, "latest"))
+    val_metrics = val_metric_dict(val_labels, val_probs)
     val_metrics |= {f"{k}_uncalibrated": v for k, v in uncalibrated.items() if k.endswith("_ece")}
     return TrainedModel(
         predictor=predictor,
-        train_cutoffs=train_cutoffs,
-        val_cutoff=val_cutoff,
-        val_examples=val_ex,
+        train_cutoffs=data.train_cutoffs,
+        val_cutoff=data.val_cutoff,
+        data=data,
         val_probabilities=val_probs,
         val_metrics=val_metrics,
         history=history,
     )
+
+
+def reference_of(latest: pd.DataFrame, probs: np.ndarray) -> dict:
+    """The drift reference stored with the model: RFM inputs (raw, float64: what scoring reads
+    from its shard, so a count of 2.0 is not 1.9999998 on the other side of a decile edge) and
+    calibrated scores of the users eligible on the last day of data."""
+    cutoff = pd.Timestamp(latest["cutoff"].iloc[0]).date() if len(latest) else None
+    scores = pd.DataFrame({f"{label}_probability": probs[:, j] for j, label in enumerate(LABELS)})
+    return build_reference(
+        latest[list(FEATURE_NAMES)].reset_index(drop=True), scores,
+        described=f"{len(latest)} users eligible at {cutoff}",
+    )  # fmt: skip

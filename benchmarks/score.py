@@ -30,7 +30,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -88,13 +87,15 @@ def synthetic_events(
     return pa.Table.from_pandas(frame, schema=SESSIONIZED_ARROW_SCHEMA, preserve_index=False)
 
 
-def write_lake(table_dir: Path, users: int, *, chunk: int = 100_000, seed: int = 0) -> int:
+def write_lake(
+    table_dir: Path, users: int, *, chunk: int = 100_000, seed: int = 0, days: int = DAYS
+) -> int:
     """Write ``users`` synthetic users' events into ``table_dir``; returns the event count."""
     shutil.rmtree(table_dir, ignore_errors=True)
     rng = np.random.default_rng(seed)
     events = 0
     for i, first in enumerate(range(0, users, chunk)):
-        part = synthetic_events(first, min(chunk, users - first), rng)
+        part = synthetic_events(first, min(chunk, users - first), rng, days=days)
         events += part.num_rows
         ds.write_dataset(
             part,
@@ -150,21 +151,17 @@ def train_champion(env: dict[str, str]) -> None:
 
 
 def _train() -> None:
-    from behavior_model.config import TrainConfig, label_config
-    from behavior_model.text import TextEmbedder
-    from behavior_model.train import train_and_register
+    from behavior_model.config import TrainConfig
+    from behavior_model.train import run_training
     from pipeline.context import RunContext
     from pipeline.settings import apply_process_env
 
     settings = apply_process_env()
     ctx = RunContext.create("sample_clickstream", SCORE_DATE, settings=settings)
-    events = synthetic_events(0, 5_000, np.random.default_rng(1), days=60).to_pandas()
-    events["event_time"] = pd.to_datetime(events["event_time"], utc=True)
+    # Trained as the DAG trains: on Spark-built shards of the lake (each size then replaces it).
+    write_lake(ctx.lake.sessionized_events, 5_000, seed=1, days=60)
     cfg = TrainConfig(pretrain_epochs=0, epochs=1, n_train_cutoffs=2, lightgbm_margin=None)
-    cfg = replace(cfg, labels=label_config(ctx.mapping.labels))
-    result = train_and_register(
-        events, cfg, ctx, embedder=TextEmbedder(None, cache_dir=settings.cache_dir)
-    )
+    result = run_training(ctx, cfg)
     if not result["promoted"]:
         from behavior_model import registry
 

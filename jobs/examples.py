@@ -26,6 +26,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -266,6 +267,74 @@ def user_profiles(events: DataFrame, cutoff: datetime) -> DataFrame:
         )
         .withColumn("return_share", F.when(moves > 0, F.col("_returns") / moves))
         .select("user_id", *PROFILE_COLUMNS)
+    )
+
+
+def training_examples(
+    events: DataFrame,
+    labelled: list[datetime],
+    unlabelled: list[datetime],
+    *,
+    lookback_days: int,
+    max_events: int,
+    purchase_days: int,
+    churn_days: int,
+) -> DataFrame:
+    """The rows of a training run: ``build_examples`` at every ``labelled`` cutoff with labels,
+    and at every ``unlabelled`` one (the last day of data: the drift reference) without."""
+    common = dict(lookback_days=lookback_days, max_events=max_events)
+    parts = [
+        build_examples(events, c, **common, purchase_days=purchase_days, churn_days=churn_days)
+        for c in labelled
+    ] + [build_examples(events, c, **common) for c in unlabelled]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def event_span(events: DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The first and the last event time (UTC), or (None, None) without events. (Read as
+    microseconds: PySpark would turn timestamps into the Python process's local time.)"""
+    first, last = events.agg(
+        F.min(F.unix_micros("event_time")), F.max(F.unix_micros("event_time"))
+    ).first()
+    if first is None:
+        return None, None
+    return pd.Timestamp(first, unit="us", tz="UTC"), pd.Timestamp(last, unit="us", tz="UTC")
+
+
+def item_counts(events: DataFrame, before: datetime, *, top: int) -> list[str]:
+    """The ``top`` most frequent item ids before ``before``, ties broken by item id (the pandas
+    reference: ``behavior_model.data.build_vocabulary``)."""
+    rows = (
+        events.filter((F.col("event_time") < _ts(before)) & F.col("item_id").isNotNull())
+        .groupBy("item_id")
+        .count()
+        .orderBy(F.col("count").desc(), F.col("item_id"))
+        .limit(top)
+        .collect()
+    )
+    return [r["item_id"] for r in rows]
+
+
+def categories(events: DataFrame, before: datetime) -> list[str]:
+    """The distinct categories before ``before``, sorted."""
+    rows = (
+        events.filter((F.col("event_time") < _ts(before)) & F.col("category").isNotNull())
+        .select("category")
+        .distinct()
+        .collect()
+    )
+    return sorted(r[0] for r in rows)
+
+
+def daily_counts(events: DataFrame) -> DataFrame:
+    """Events and distinct users per event date (what a training run logs as its input)."""
+    return (
+        events.groupBy(F.date_format("event_time", "yyyy-MM-dd").alias("event_date"))
+        .agg(F.count(F.lit(1)).alias("events"), F.countDistinct("user_id").alias("users"))
+        .orderBy("event_date")
     )
 
 

@@ -4,6 +4,7 @@
     <data>/lake/<source>/sessionized_events/event_date=.../*.parquet     + session_id, is_bot
     <data>/lake/<source>/quarantine/ingest_date=.../*.parquet            rejected rows, with reason
     <data>/lake/<source>/examples/cutoff_date=.../*.parquet              model inputs per user
+    <data>/lake/<source>/training_examples/cutoff_date=.../*.parquet     the same, with labels
     <data>/lake/<source>/scores/score_date=.../*.parquet                 scored users (nightly)
     <data>/lake/<source>/item_embeddings/text_model=.../items.parquet    item text vectors
     <data>/lake/<source>/_runs/run_date=.../summary.json                 row accounting per run
@@ -52,6 +53,17 @@ class Lake:
     def examples(self) -> Path:
         """Per (user, cutoff) model inputs (``jobs.examples``), partitioned by cutoff_date."""
         return self.root / "examples"
+
+    @property
+    def training_examples(self) -> Path:
+        """The example shards a training run reads: the same rows as ``examples`` (one builder,
+        ``jobs.examples.build_examples``) with labels, at the training and validation cutoffs.
+
+        A table of its own so that nightly scoring, which rebuilds ``examples`` for the date it
+        scores (a backfill may score a past date), never replaces a shard a training run is
+        reading with one that has no labels.
+        """
+        return self.root / "training_examples"
 
     @property
     def item_embeddings(self) -> Path:

@@ -21,7 +21,7 @@ import pytest
 
 from behavior_model import registry
 from behavior_model.config import TrainConfig
-from behavior_model.train import train_and_register
+from behavior_model.train import run_training
 from pipeline.context import RunContext
 from pipeline.lake import read_partitions, without_bots
 from pipeline.sample_data import SampleConfig, canonical_events
@@ -101,9 +101,7 @@ def champion(tmp_path_factory):
     events = canonical_events(SampleConfig(days=50, users=200, seed=11))
     write_sessionized(ctx.lake, events)
     fast = TrainConfig(pretrain_epochs=0, epochs=1, calibrate=False, lightgbm_margin=None)
-    result = train_and_register(
-        events, replace(fast, model=replace(fast.model, use_text=False)), ctx
-    )
+    result = run_training(ctx, replace(fast, model=replace(fast.model, use_text=False)))
     registry.set_champion(ctx.registered_model_name, result["model_version"])
     yield ctx, result["model_version"]
     mp.undo()

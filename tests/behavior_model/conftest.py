@@ -28,8 +28,9 @@ def events_frame(rows: list[tuple]) -> pd.DataFrame:
 
 def write_sessionized(lake: Lake, events: pd.DataFrame) -> None:
     """Canonical events into the lake's sessionized_events table, partitioned by event_date."""
+    bots = events["is_bot"].eq(True) if "is_bot" in events else False
     frame = events.assign(
-        event_date=events["event_time"].dt.date, is_bot=False, session_id=events["session_id"]
+        event_date=events["event_time"].dt.date, is_bot=bots, session_id=events["session_id"]
     )[SESSIONIZED_ARROW_SCHEMA.names]
     table = pa.Table.from_pandas(frame, schema=SESSIONIZED_ARROW_SCHEMA, preserve_index=False)
     ds.write_dataset(

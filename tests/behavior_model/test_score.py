@@ -12,7 +12,7 @@ import pytest
 from behavior_model import registry
 from behavior_model.config import TrainConfig
 from behavior_model.score import NothingToScoreError, score_users
-from behavior_model.train import train_and_register
+from behavior_model.train import run_training
 from pipeline.context import RunContext
 from pipeline.lake import read_partitions, without_bots
 from pipeline.sample_data import SampleConfig, canonical_events
@@ -35,8 +35,8 @@ def two_versions(tmp_path_factory):
     write_sessionized(ctx.lake, events)
     fast = TrainConfig(pretrain_epochs=0, epochs=1, calibrate=False)
     fast = replace(fast, model=replace(fast.model, use_text=False))
-    first = train_and_register(events, fast, ctx)
-    second = train_and_register(events, replace(fast, seed=123, lightgbm_margin=None), ctx)
+    first = run_training(ctx, fast)
+    second = run_training(ctx, replace(fast, seed=123, lightgbm_margin=None))
     registry.set_champion(ctx.registered_model_name, "1")
     assert (first["model_version"], second["model_version"]) == ("1", "2")
     yield ctx

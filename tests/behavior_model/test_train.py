@@ -11,7 +11,7 @@ import pytest
 
 from behavior_model import registry
 from behavior_model.config import TrainConfig
-from behavior_model.train import run_training, train_and_register
+from behavior_model.train import run_training
 from pipeline.context import RunContext
 from pipeline.sample_data import SampleConfig, canonical_events
 from pipeline.source_mapping import load_mapping
@@ -24,13 +24,16 @@ SAMPLE = load_mapping("sample_clickstream")
 def test_a_worse_model_does_not_become_champion(isolated_settings):
     events = canonical_events(SampleConfig(days=45, users=500, seed=3))
     ctx = RunContext(isolated_settings, SAMPLE, date(2026, 2, 14))
-    good = train_and_register(events, TrainConfig(), ctx)
+    write_sessionized(ctx.lake, events)
+    good = run_training(ctx, TrainConfig())
     assert good["promoted"] and good["model_version"] == "1"
+    # Trained on the Spark-built shards, it learned the sample's planted signal.
+    assert good["decision"]["new_mean_roc_auc"] > 0.7, good["decision"]
     # Deliberately worse: no pre-training, one epoch at a learning rate that cannot move the weights.
     worse_cfg = TrainConfig(
         pretrain_epochs=0, epochs=1, learning_rate=1e-7, seed=99, calibrate=False
     )
-    worse = train_and_register(events, worse_cfg, ctx)
+    worse = run_training(ctx, worse_cfg)
     assert worse["model_version"] == "2" and not worse["promoted"]
     d = worse["decision"]
     assert d["champion_version"] == "1" and d["new_mean_roc_auc"] < d["champion_mean_roc_auc"]
