@@ -11,7 +11,8 @@ memory holds the buffer and one record batch, whatever the number of users.
 gradients are averaged by ``DistributedDataParallel``, so every rank ends with the same weights,
 and rank 0 writes the checkpoint.
 
-    torchrun --nproc-per-node 2 -m behavior_model.streaming --shards data/lake/<source>/examples \\
+    torchrun --nproc-per-node 2 -m behavior_model.streaming \\
+        --shards data/lake/<source>/training_examples \\
         --init model.pt --out tuned.pt --epochs 1
 """
 

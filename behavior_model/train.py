@@ -241,7 +241,9 @@ def run_training(ctx: RunContext, cfg: TrainConfig | None = None) -> dict:
         "%s: %d events up to %s; %d training and %d validation examples", ctx.source,
         int(daily["events"].sum()), ctx.run_date, data.rows("train"), data.rows("val"),
     )  # fmt: skip
-    # Shared: a second run of the same source rebuilds the shards only after this one is done.
+    # Shared: a second run of the same source swaps its shards in only after this one is done. A
+    # cutoff's shard is a function of the cutoff and the sessionized lake, so a swap between the
+    # write above and this lock replaces it with the same rows.
     with table_lock(ctx.lake.training_examples, shared=True):
         return train_and_register(data, daily, cfg, ctx)
 

@@ -8,8 +8,13 @@ purchase, the model with its vocabulary and configs).
 Each source has its own registered model, `behavior-model-<source>`, and its own `champion`; the
 label horizons and lookback come from the source mapping's `labels` block. The alias moves to the
 new version only if its mean validation ROC-AUC is at least the current champion's (and
-LightGBM's) on the same validation users and labels (the first version always becomes champion). The decision and its numbers are in the run's
-`promotion.json` artifact and its `promoted` tag.
+LightGBM's) on the same validation users and labels (the first version always becomes champion).
+The decision and its numbers are in the run's `promotion.json` artifact and its `promoted` tag.
+
+**Where the data goes.** Spark writes each training and validation cutoff's examples (last N
+events, RFM features, labels) to `lake/<source>/training_examples/cutoff_date=...`; the trainer
+streams those shards, so the model's memory is the shuffle buffer, not the users. The task holds a
+shared lock on the sessionized events while it builds them (a backfill rewriting a day waits).
 
 **Logical date D**: training uses events up to and including day D; the validation cutoff is the
 latest midnight whose labels are complete by then. Weekly by default; trigger it after a backfill.
