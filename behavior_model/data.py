@@ -112,6 +112,9 @@ class Examples:
     # (n, F) the raw RFM features (FEATURE_NAMES, float64): baselines and the drift reference.
     features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float64))
     text_table: np.ndarray = field(default_factory=lambda: np.zeros((1, 384), np.float32))
+    # The item texts behind tokens["text"] (text -> row; row 0 = no text): what a language model
+    # reads (behavior_model.lm). Shared with the builder, never copied.
+    text_index: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.user_id)
@@ -186,6 +189,7 @@ def build_examples(
         tokens=tokens,
         event_time=event_time,
         text_table=text_table,
+        text_index=text_index,
     )
     if with_labels:
         ex.purchase, ex.churn = make_labels(events, users, cutoff, labels)
@@ -322,6 +326,7 @@ def examples_from_arrow(
         context=context,
         features=raw,
         text_table=text_table,
+        text_index=text_index,
     )
     if with_labels:
         if table.column("purchase").null_count or table.column("churn").null_count:
@@ -376,6 +381,7 @@ def concat_examples(parts: list[Examples]) -> Examples:
         context=np.concatenate([p.context for p in parts]),
         features=np.concatenate([p.features for p in parts]),
         text_table=parts[0].text_table,
+        text_index=parts[0].text_index,
     )
 
 

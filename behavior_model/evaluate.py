@@ -35,15 +35,17 @@ import numpy as np
 import pandas as pd
 
 from behavior_model.baselines import baseline_predictions
-from behavior_model.config import LABELS, LabelConfig, TrainConfig
+from behavior_model.config import LABELS, LabelConfig, LMConfig, TrainConfig
 from behavior_model.metrics import binary_metrics
 from behavior_model.text import TextEmbedder
-from behavior_model.trainer import fit
+from behavior_model.trainer import fit, resolve_device
 from pipeline.lake import Lake, read_partitions
 from pipeline.settings import Settings
 from pipeline.source_mapping import SourceMapping, load_mapping
 
 log = logging.getLogger(__name__)
+# Model families beside the baselines: the event transformer and the pretrained LM (behavior_model.lm).
+FAMILIES = ("behavior_model", "pretrained_lm")
 METRICS = ("n_users", "positive_rate", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc",
            "log_loss", "brier", "ece", "lift_top_decile")  # fmt: skip
 
@@ -85,11 +87,15 @@ def evaluate(
     cfg: TrainConfig,
     bootstrap: int = 200,
     ablations: bool = True,
-    transformer: bool = True,
+    families: tuple[str, ...] = ("behavior_model",),
     embedder: TextEmbedder | None = None,
     timezone: str = "UTC",
 ) -> list[dict]:
-    """One record per (label, model) on the test cutoff."""
+    """One record per (label, model) on the test cutoff. ``families``: any of ``FAMILIES``
+    (none = the baselines alone); the ablations are the event transformer's."""
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown model families {unknown}; known: {list(FAMILIES)}")
     horizon = pd.Timedelta(
         days=max(cfg.labels.purchase_horizon_days, cfg.labels.churn_horizon_days)
     )
@@ -113,6 +119,7 @@ def evaluate(
         seed=cfg.seed,
     )
 
+    transformer = "behavior_model" in families
     variants = {"behavior_model": cfg} if transformer else {}
     if ablations and transformer:
         variants |= {
@@ -120,6 +127,10 @@ def evaluate(
             "behavior_model_no_text": replace(cfg, model=replace(cfg.model, use_text=False)),
             "behavior_model_no_context": replace(cfg, model=replace(cfg.model, use_context=False)),
         }
+    if "pretrained_lm" in families:
+        variants["pretrained_lm"] = replace(
+            cfg, model=replace(cfg.model, backbone="pretrained_lm", use_text=False)
+        )
     extra: dict[str, dict[str, float]] = {}
     for name, variant in variants.items():
         t0 = time.time()
@@ -200,6 +211,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="fit and report the baselines only (minutes instead of an hour on a CPU)",
     )
+    p.add_argument(
+        "--families",
+        help=f"comma-separated, from {','.join(FAMILIES)}; default: behavior_model, plus "
+        "pretrained_lm where a GPU is present (on a CPU it takes hours)",
+    )
+    p.add_argument("--lm-path", help="the pretrained LM: a local HF folder or .gguf file")
+    p.add_argument("--lm-token-budget", type=int, default=LMConfig.token_budget)
+    p.add_argument("--lm-epochs", type=int, default=LMConfig.epochs)
     p.add_argument("--append", action="store_true", help="add to the records already in --out")
     return p.parse_args(argv)
 
@@ -217,7 +236,17 @@ def main(argv: list[str] | None = None) -> None:
         a.churn_horizon or m.churn_horizon_days,
         a.lookback or m.lookback_days,
     )
-    cfg = TrainConfig(labels=labels, device=a.device, epochs=a.epochs)
+    lm = LMConfig(
+        model_path=a.lm_path, cache_dir=str(settings.cache_dir / "lm"),
+        token_budget=a.lm_token_budget, epochs=a.lm_epochs,
+    )  # fmt: skip
+    cfg = TrainConfig(labels=labels, device=a.device, epochs=a.epochs, lm=lm)
+    if a.baselines_only:
+        families: tuple[str, ...] = ()
+    elif a.families:
+        families = tuple(f.strip() for f in a.families.split(",") if f.strip())
+    else:
+        families = FAMILIES if resolve_device(a.device).type == "cuda" else ("behavior_model",)
     cfg = replace(cfg, model=replace(cfg.model, max_events=a.max_events))
     test_cutoff = local_midnight(a.test_cutoff, a.timezone)
     train_cutoffs = [
@@ -237,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.cache_dir)
     records = evaluate(
         events, test_cutoff=test_cutoff, train_cutoffs=train_cutoffs, cfg=cfg,
-        bootstrap=a.bootstrap, ablations=not a.no_ablations, transformer=not a.baselines_only, embedder=embedder, timezone=a.timezone,
+        bootstrap=a.bootstrap, ablations=not a.no_ablations, families=families, embedder=embedder, timezone=a.timezone,
     )  # fmt: skip
     if a.append and a.out.exists():
         records = json.loads(a.out.read_text()) + records

@@ -236,6 +236,12 @@ def training_data(ctx: RunContext, cfg: TrainConfig) -> tuple[ShardData, pd.Data
 def run_training(ctx: RunContext, cfg: TrainConfig | None = None) -> dict:
     """Entry point for the DAG task and the CLI: train on the lake up to ``ctx.run_date``."""
     cfg = replace(cfg or TrainConfig(), labels=label_config(ctx.mapping.labels))
+    if cfg.model.backbone != "event_transformer":
+        raise ValueError(
+            f"backbone {cfg.model.backbone!r}: the registry and nightly scoring serve the event "
+            "transformer only; evaluate the pretrained LM offline with `python -m "
+            "behavior_model.evaluate --families behavior_model,pretrained_lm` (issue 9)"
+        )
     data, daily = training_data(ctx, cfg)
     log.info(
         "%s: %d events up to %s; %d training and %d validation examples", ctx.source,

@@ -147,7 +147,19 @@ def fit_data(
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
 ) -> TrainedModel:
     """Pre-train, fine-tune, keep the best epoch, calibrate on the validation cutoff and store the
-    drift reference: the training loop over any ``TrainingData`` (shards or memory)."""
+    drift reference: the training loop over any ``TrainingData`` (shards or memory).
+
+    ``cfg.model.backbone`` picks the family: the event transformer here, or the pretrained LM
+    (``behavior_model.lm.fit_lm``).
+    """
+    if cfg.model.backbone == "pretrained_lm":
+        from behavior_model.lm import fit_lm
+
+        return fit_lm(data, cfg, on_epoch=on_epoch)
+    if cfg.model.backbone != "event_transformer":
+        raise ValueError(
+            f"unknown backbone {cfg.model.backbone!r}: 'event_transformer' or 'pretrained_lm'"
+        )
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)

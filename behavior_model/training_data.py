@@ -30,7 +30,7 @@ import pyarrow.dataset as ds
 import torch
 from torch.utils.data import DataLoader
 
-from behavior_model.config import TrainConfig
+from behavior_model.config import ModelConfig, TrainConfig
 from behavior_model.data import (
     Examples,
     Vocabulary,
@@ -100,6 +100,12 @@ class TrainingData(ABC):
         """(n, 2) probabilities of ``predictor`` (the new model or another version, with its own
         vocabulary) for the part's examples, in ``table(part)`` order."""
 
+    @abstractmethod
+    def example_chunks(self, part: str, model: ModelConfig) -> Iterator[Examples]:
+        """The part's examples (labels on ``train`` and ``val``), in ``table(part)`` order, a
+        chunk at a time, with this data's vocabulary and item texts: for a model family that
+        reads the events themselves (behavior_model.lm) rather than collated batches."""
+
     def context_stats(self) -> tuple[np.ndarray, np.ndarray]:
         return context_stats(self.table("train"))
 
@@ -152,6 +158,9 @@ class MemoryData(TrainingData):
             generator=torch.Generator().manual_seed(cfg.seed),
         )
         return EpochBatches(len(loader), lambda _epoch: iter(loader))
+
+    def example_chunks(self, part: str, model: ModelConfig) -> Iterator[Examples]:
+        yield self.examples[part]
 
     def predict(self, predictor, part: str, *, calibrated: bool = True) -> np.ndarray:
         ex = self.examples[part]
@@ -209,20 +218,25 @@ class ShardData(TrainingData):
         # One reader: full batches until the last (ShardStream emits whole batches).
         return EpochBatches(-(-self.rows("train") // cfg.batch_size), epoch)
 
-    def predict(self, predictor, part: str, *, calibrated: bool = True) -> np.ndarray:
-        text_index, text_table = (
-            self.text if predictor.vocab is self.vocab else self.text_of(predictor)
-        )
-        out = []
+    def _chunks(
+        self, part: str, model: ModelConfig, vocab: Vocabulary, text: TextPayload, labels: bool
+    ) -> Iterator[Examples]:
         for batch in self._dataset(part).to_batches(
             batch_size=PREDICT_READ_ROWS, batch_readahead=0, fragment_readahead=0
         ):
-            if not batch.num_rows:
-                continue
-            ex = examples_from_arrow(
-                pa.Table.from_batches([batch]), model=predictor.model.cfg,
-                vocab=predictor.vocab, text_index=text_index, text_table=text_table,
-                with_labels=False,
-            )  # fmt: skip
-            out.append(predictor.predict_examples(ex, calibrated=calibrated))
+            if batch.num_rows:
+                yield examples_from_arrow(
+                    pa.Table.from_batches([batch]), model=model, vocab=vocab,
+                    text_index=text[0], text_table=text[1], with_labels=labels,
+                )  # fmt: skip
+
+    def example_chunks(self, part: str, model: ModelConfig) -> Iterator[Examples]:
+        return self._chunks(part, model, self.vocab, self.text, part in LABELLED)
+
+    def predict(self, predictor, part: str, *, calibrated: bool = True) -> np.ndarray:
+        text = self.text if predictor.vocab is self.vocab else self.text_of(predictor)
+        out = [
+            predictor.predict_examples(ex, calibrated=calibrated)
+            for ex in self._chunks(part, predictor.model.cfg, predictor.vocab, text, False)
+        ]
         return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
