@@ -36,9 +36,10 @@ import pandas as pd
 
 from behavior_model.baselines import baseline_predictions
 from behavior_model.config import LABELS, LabelConfig, LMConfig, TrainConfig
+from behavior_model.fitted import resolve_device
 from behavior_model.metrics import binary_metrics
 from behavior_model.text import TextEmbedder
-from behavior_model.trainer import fit, resolve_device
+from behavior_model.trainer import fit
 from pipeline.lake import Lake, read_partitions
 from pipeline.settings import Settings
 from pipeline.source_mapping import SourceMapping, load_mapping

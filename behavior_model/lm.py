@@ -41,6 +41,7 @@ from torch import nn
 from behavior_model.calibration import apply_platt, fit_platt
 from behavior_model.config import LABELS, LabelConfig, LMConfig, ModelConfig, TrainConfig
 from behavior_model.data import Examples, Vocabulary, build_examples, make_text_table, utc_timestamp
+from behavior_model.fitted import TrainedModel, resolve_device, val_metric_dict
 from pipeline.contracts import EVENT_TYPES, FEATURE_NAMES
 
 log = logging.getLogger(__name__)
@@ -323,8 +324,6 @@ def fit_lm(
 ):
     """Fine-tune the pretrained LM (LoRA) and the heads on ``data`` (a ``TrainingData``), keep the
     best epoch by mean validation ROC-AUC, Platt-calibrate on the validation cutoff."""
-    from behavior_model.trainer import TrainedModel, resolve_device, val_metric_dict
-
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)

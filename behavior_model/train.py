@@ -24,10 +24,11 @@ from behavior_model import item_embeddings, registry, report
 from behavior_model.baselines import fit_and_predict
 from behavior_model.config import LABELS, TrainConfig, label_config
 from behavior_model.data import vocabulary_of
+from behavior_model.fitted import TrainedModel
 from behavior_model.promotion import decide_promotion, metrics_on_validation
 from behavior_model.streaming import shard_fragments
 from behavior_model.text import TextEmbedder
-from behavior_model.trainer import TrainedModel, cutoffs_for, fit_data
+from behavior_model.trainer import cutoffs_for, fit_data
 from behavior_model.training_data import ShardData, TextPayload, TrainingData
 from jobs import examples as spark_examples
 from jobs.spark import get_spark

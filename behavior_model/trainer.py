@@ -11,7 +11,7 @@ import logging
 import random
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from behavior_model.calibration import fit_platt
 from behavior_model.config import LABELS, TrainConfig
 from behavior_model.data import Examples, collate
-from behavior_model.metrics import binary_metrics
+from behavior_model.fitted import TrainedModel, resolve_device, val_metric_dict
 from behavior_model.model import BehaviorModel
 from behavior_model.monitoring import build_reference
 from behavior_model.predictor import BehaviorPredictor
@@ -31,12 +31,6 @@ from behavior_model.training_data import MemoryData, TrainingData
 from pipeline.contracts import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def cutoffs_for(
@@ -81,18 +75,6 @@ def choose_cutoffs(
     return cutoffs_for(events["event_time"].min(), events["event_time"].max(), cfg, as_of=as_of)
 
 
-@dataclass
-class TrainedModel:
-    predictor: BehaviorPredictor
-    train_cutoffs: list[pd.Timestamp]
-    val_cutoff: pd.Timestamp
-    # What it was trained on: val tables, predictions of other versions (promotion, baselines).
-    data: TrainingData
-    val_probabilities: np.ndarray
-    val_metrics: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
 def make_loader(
     ex: Examples, cfg: TrainConfig, device: torch.device, *, shuffle: bool
 ) -> DataLoader:
@@ -104,15 +86,6 @@ def make_loader(
         pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(cfg.seed),
     )
-
-
-def val_metric_dict(labels: dict[str, np.ndarray], probs: np.ndarray) -> dict[str, float]:
-    """Stable metric names: val_<label>_<metric>."""
-    out: dict[str, float] = {}
-    for j, label in enumerate(LABELS):
-        for k, v in binary_metrics(labels[label], probs[:, j]).items():
-            out[f"val_{label}_{k}"] = float(v)
-    return out
 
 
 def fit(

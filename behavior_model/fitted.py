@@ -1,0 +1,43 @@
+"""What fitting any model family returns, and what every family's loop shares: the device, the
+validation metric names. Below the trainers (``trainer`` for the event transformer, ``lm`` for
+the pretrained LM), so neither imports the other's module for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from behavior_model.config import LABELS
+from behavior_model.metrics import binary_metrics
+from behavior_model.training_data import TrainingData
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class TrainedModel:
+    # A BehaviorPredictor, or an LMPredictor (behavior_model.lm).
+    predictor: object
+    train_cutoffs: list[pd.Timestamp]
+    val_cutoff: pd.Timestamp
+    # What it was trained on: val tables, predictions of other versions (promotion, baselines).
+    data: TrainingData
+    val_probabilities: np.ndarray
+    val_metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def val_metric_dict(labels: dict[str, np.ndarray], probs: np.ndarray) -> dict[str, float]:
+    """Stable metric names: val_<label>_<metric>."""
+    out: dict[str, float] = {}
+    for j, label in enumerate(LABELS):
+        for k, v in binary_metrics(labels[label], probs[:, j]).items():
+            out[f"val_{label}_{k}"] = float(v)
+    return out
