@@ -162,7 +162,8 @@ def evaluate(
                 "label": label,
                 "model": model,
             }
-            rec |= {k: m[k] for k in METRICS} | extra.get(f"{model}/{label}", {})
+            # Without a bootstrap (--bootstrap 0) the interval is NaN, not missing.
+            rec |= {k: m.get(k, math.nan) for k in METRICS} | extra.get(f"{model}/{label}", {})
             records.append(rec)
     return records
 

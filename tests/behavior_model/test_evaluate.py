@@ -58,3 +58,16 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
     best = max(r["roc_auc"] for r in records if r["label"] == "purchase")
     assert best > 0.65  # the planted signal survives a foreign format, zone and vocabulary
     assert "| 2026-02-15 | purchase | lightgbm |" in out.with_suffix(".md").read_text()
+
+
+def test_unknown_families_are_named_before_anything_runs():
+    import pandas as pd
+
+    from behavior_model.config import TrainConfig
+    from behavior_model.evaluate import evaluate
+
+    t = pd.Timestamp("2026-02-01", tz="UTC")
+    with pytest.raises(ValueError, match=r"unknown model families \['gpt'\]"):
+        evaluate(
+            pd.DataFrame(), test_cutoff=t, train_cutoffs=[t], cfg=TrainConfig(), families=("gpt",)
+        )
