@@ -28,3 +28,19 @@ def fit_platt(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def apply_platt(p: np.ndarray, a: float, b: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(a * logit(p) + b)))
+
+
+def fit_columns(
+    probs: np.ndarray, labels: dict[str, np.ndarray], names
+) -> list[tuple[float, float]]:
+    """One Platt (a, b) per column of ``probs``, in the order of ``names`` (LABELS)."""
+    return [fit_platt(probs[:, j], labels[name]) for j, name in enumerate(names)]
+
+
+def apply_columns(probs: np.ndarray, calibration: list[tuple[float, float]] | None) -> np.ndarray:
+    """``probs`` (n, labels) calibrated column by column; unchanged when ``calibration`` is None."""
+    if calibration is None:
+        return probs
+    return np.stack(
+        [apply_platt(probs[:, j], a, b) for j, (a, b) in enumerate(calibration)], axis=1
+    )

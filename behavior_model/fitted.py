@@ -41,3 +41,23 @@ def val_metric_dict(labels: dict[str, np.ndarray], probs: np.ndarray) -> dict[st
         for k, v in binary_metrics(labels[label], probs[:, j]).items():
             out[f"val_{label}_{k}"] = float(v)
     return out
+
+
+def trained_model(
+    predictor, data: TrainingData, val_labels: dict[str, np.ndarray], raw_val: np.ndarray,
+    val_probs: np.ndarray, history: list[dict[str, float]],
+) -> TrainedModel:  # fmt: skip
+    """What a family's fit returns: validation metrics of the (calibrated) ``val_probs``, plus
+    the ECE of the uncalibrated ``raw_val`` (``*_ece_uncalibrated``)."""
+    uncalibrated = val_metric_dict(val_labels, raw_val)
+    val_metrics = val_metric_dict(val_labels, val_probs)
+    val_metrics |= {f"{k}_uncalibrated": v for k, v in uncalibrated.items() if k.endswith("_ece")}
+    return TrainedModel(
+        predictor=predictor,
+        train_cutoffs=data.train_cutoffs,
+        val_cutoff=data.val_cutoff,
+        data=data,
+        val_probabilities=val_probs,
+        val_metrics=val_metrics,
+        history=history,
+    )

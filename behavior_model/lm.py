@@ -38,10 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from behavior_model.calibration import apply_platt, fit_platt
+from behavior_model.calibration import apply_columns, fit_columns
 from behavior_model.config import LABELS, LabelConfig, LMConfig, ModelConfig, TrainConfig
 from behavior_model.data import Examples, Vocabulary, build_examples, make_text_table, utc_timestamp
-from behavior_model.fitted import TrainedModel, resolve_device, val_metric_dict
+from behavior_model.fitted import resolve_device, trained_model, val_metric_dict
+from behavior_model.model import RFMContext
 from pipeline.contracts import EVENT_TYPES, FEATURE_NAMES
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class HistoryEncoder:
         return out
 
 
-class LMBehaviorModel(nn.Module):
+class LMBehaviorModel(RFMContext, nn.Module):
     """A pretrained LM (LoRA-wrapped) reading history text; heads on its last hidden state."""
 
     def __init__(self, backbone: nn.Module, cfg: ModelConfig) -> None:
@@ -196,23 +197,13 @@ class LMBehaviorModel(nn.Module):
         self.cfg = cfg
         self.backbone = backbone
         H = backbone.config.hidden_size
-        if cfg.use_context and cfg.context_dim:
-            self.register_buffer("context_mean", torch.zeros(cfg.context_dim))
-            self.register_buffer("context_std", torch.ones(cfg.context_dim))
-            self.context_mlp = nn.Sequential(
-                nn.Linear(cfg.context_dim, H), nn.GELU(), nn.Linear(H, H)
-            )
-        else:
-            self.context_mlp = None
+        self.init_context(cfg, H)
         self.heads = nn.Linear(H, len(LABELS))
 
     def user_vector(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         vec = out.last_hidden_state[:, -1].float()  # left padding: every row's last token
-        if self.context_mlp is not None:
-            context = (batch["context"] - self.context_mean) / self.context_std
-            vec = vec + self.context_mlp(context)
-        return vec
+        return vec + self.context_vector(self.standardised_context(batch))
 
     def forward(
         self, batch: dict[str, torch.Tensor], targets: torch.Tensor | None = None
@@ -269,12 +260,7 @@ class LMPredictor:
                 idx = order[start : start + size].tolist()
                 logits, _ = self.model(self.encoder.batch(ex, idx, device))
                 probs[idx] = torch.sigmoid(logits).cpu().numpy()
-        if calibrated and self.calibration is not None:
-            probs = np.stack(
-                [apply_platt(probs[:, j], a, b) for j, (a, b) in enumerate(self.calibration)],
-                axis=1,
-            )
-        return probs
+        return apply_columns(probs, self.calibration) if calibrated else probs
 
 
 def _autocast(device: torch.device):
@@ -393,24 +379,8 @@ def fit_lm(
         log.info("LM epoch %d: %s", epoch, json.dumps(metrics))
     model.load_state_dict(best[1], strict=False)
     raw_val = best[2]
-    uncalibrated = val_metric_dict(val_labels, raw_val)
-    val_probs = raw_val
     if cfg.calibrate:
-        predictor.calibration = [
-            fit_platt(raw_val[:, j], val_labels[name]) for j, name in enumerate(LABELS)
-        ]
-        val_probs = np.stack(
-            [apply_platt(raw_val[:, j], a, b) for j, (a, b) in enumerate(predictor.calibration)],
-            axis=1,
-        )
-    val_metrics = val_metric_dict(val_labels, val_probs)
-    val_metrics |= {f"{k}_uncalibrated": v for k, v in uncalibrated.items() if k.endswith("_ece")}
-    return TrainedModel(
-        predictor=predictor,
-        train_cutoffs=data.train_cutoffs,
-        val_cutoff=data.val_cutoff,
-        data=data,
-        val_probabilities=val_probs,
-        val_metrics=val_metrics,
-        history=history,
-    )
+        predictor.calibration = fit_columns(raw_val, val_labels, LABELS)
+    # The best epoch's raw validation probabilities, calibrated: no second pass over the LM.
+    val_probs = apply_columns(raw_val, predictor.calibration)
+    return trained_model(predictor, data, val_labels, raw_val, val_probs, history)

@@ -19,7 +19,34 @@ from behavior_model.config import LABELS, ModelConfig
 from pipeline.contracts import EVENT_TYPES
 
 
-class BehaviorModel(nn.Module):
+class RFMContext:
+    """The RFM / activity context every family's heads read beside its sequence vector:
+    standardised with statistics stored as buffers (set by the fit from training data), then an
+    MLP to the hidden width. ``context_mlp`` is None when the config reads no context."""
+
+    def init_context(self, cfg: ModelConfig, hidden: int) -> None:
+        if cfg.use_context and cfg.context_dim:
+            self.register_buffer("context_mean", torch.zeros(cfg.context_dim))
+            self.register_buffer("context_std", torch.ones(cfg.context_dim))
+            self.context_mlp = nn.Sequential(
+                nn.Linear(cfg.context_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden)
+            )
+        else:
+            self.context_mlp = None
+
+    def standardised_context(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if self.context_mlp is None:
+            return None
+        return (batch["context"] - self.context_mean) / self.context_std  # (B, F)
+
+    def context_vector(self, context: torch.Tensor | None) -> torch.Tensor | int:
+        """What the (standardised) RFM context adds to the user vector; 0 without context."""
+        if self.context_mlp is None or context is None:
+            return 0
+        return self.context_mlp(context)
+
+
+class BehaviorModel(RFMContext, nn.Module):
     def __init__(self, cfg: ModelConfig, *, n_item_tokens: int, n_categories: int) -> None:
         super().__init__()
         self.cfg = cfg
@@ -52,15 +79,7 @@ class BehaviorModel(nn.Module):
                 pad_token_id=None,
             )
         )
-        if cfg.use_context and cfg.context_dim:
-            # Standardisation statistics live with the weights (set by fit from training data).
-            self.register_buffer("context_mean", torch.zeros(cfg.context_dim))
-            self.register_buffer("context_std", torch.ones(cfg.context_dim))
-            self.context_mlp = nn.Sequential(
-                nn.Linear(cfg.context_dim, H), nn.GELU(), nn.Linear(H, H)
-            )
-        else:
-            self.context_mlp = None
+        self.init_context(cfg, H)
         self.heads = nn.Linear(H, len(LABELS))
         self.next_type_head = nn.Linear(H, n_types)
         self.next_category_head = nn.Linear(H, n_categories)
@@ -85,11 +104,6 @@ class BehaviorModel(nn.Module):
         out = self.backbone(inputs_embeds=self.embed(batch), attention_mask=batch["attention_mask"])
         return out.last_hidden_state  # (B, T, H)
 
-    def standardised_context(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        if self.context_mlp is None:
-            return None
-        return (batch["context"] - self.context_mean) / self.context_std  # (B, F)
-
     def sequence_vector(
         self, batch: dict[str, torch.Tensor], *, inputs_embeds: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -105,12 +119,6 @@ class BehaviorModel(nn.Module):
         last_pos = torch.where(mask.bool(), positions, -1).max(dim=1).values
         last = hidden[torch.arange(hidden.size(0), device=hidden.device), last_pos.clamp(min=0)]
         return torch.where((last_pos >= 0).unsqueeze(1), last, torch.zeros_like(last))
-
-    def context_vector(self, context: torch.Tensor | None) -> torch.Tensor | int:
-        """What the (standardised) RFM context adds to the user vector; 0 without context."""
-        if self.context_mlp is None or context is None:
-            return 0
-        return self.context_mlp(context)
 
     def user_vector(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, H): sequence vector plus RFM context, what the churn and purchase heads read."""

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from behavior_model.calibration import apply_platt
+from behavior_model.calibration import apply_columns
 from behavior_model.config import LABELS, LabelConfig, ModelConfig
 from behavior_model.data import (
     Examples,
@@ -97,12 +97,7 @@ class BehaviorPredictor:
         hidden = self.model.cfg.hidden_size
         p = np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
         v = np.concatenate(vectors) if vectors else np.zeros((0, hidden), np.float32)
-        if calibrated and self.calibration is not None:
-            p = np.stack(
-                [apply_platt(p[:, j], a, b) for j, (a, b) in enumerate(self.calibration)],
-                axis=1,
-            )
-        return p, v
+        return (apply_columns(p, self.calibration) if calibrated else p), v
 
     def predict_users(self, events: pd.DataFrame, cutoff) -> pd.DataFrame:
         """Scores for every user eligible at ``cutoff``, from events strictly before it."""

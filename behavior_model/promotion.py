@@ -1,7 +1,8 @@
 """The promotion rule: does a new model version take the ``champion`` alias? Pure, no MLflow.
 
 Both the new version and the champion are scored through the same path
-(``TrainingData.predict``) on the same validation users and labels; the decision and its numbers are logged as ``promotion.json``.
+(``TrainingData.predict``) on the same validation users and labels; the decision and its numbers
+are logged as ``promotion.json``.
 """
 
 from __future__ import annotations

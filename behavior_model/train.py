@@ -22,7 +22,7 @@ import pandas as pd
 
 from behavior_model import item_embeddings, registry, report
 from behavior_model.baselines import fit_and_predict
-from behavior_model.config import LABELS, TrainConfig, label_config
+from behavior_model.config import LABELS, ModelConfig, TrainConfig, label_config
 from behavior_model.data import vocabulary_of
 from behavior_model.fitted import TrainedModel
 from behavior_model.promotion import decide_promotion, metrics_on_validation
@@ -212,24 +212,20 @@ def training_data(ctx: RunContext, cfg: TrainConfig) -> tuple[ShardData, pd.Data
         spark.read.parquet(*(str(_partition(lake.training_examples, d)) for d in present))
     )
 
-    def text_of(predictor) -> TextPayload:
-        """Item text vectors for a predictor's text encoder, from the item_embeddings table."""
-        if not predictor.model.cfg.use_text:
-            return {}, np.zeros((1, predictor.model.cfg.text_dim), np.float32)
-        embedder = TextEmbedder(predictor.text_model_path, cache_dir=settings.cache_dir)
+    def texts(model: ModelConfig, text_model_path: str | None) -> TextPayload:
+        """Item text vectors for a text encoder, from the item_embeddings table."""
+        if not model.use_text:
+            return {}, np.zeros((1, model.text_dim), np.float32)
+        embedder = TextEmbedder(text_model_path, cache_dir=settings.cache_dir)
         index, table, _ = item_embeddings.refresh(
             lake.item_embeddings, items, embedder, run_date=ctx.run_date
         )
         return index, table
 
-    if cfg.model.use_text:
-        embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.cache_dir)
-        index, table, _ = item_embeddings.refresh(
-            lake.item_embeddings, items, embedder, run_date=ctx.run_date
-        )
-        text = (index, table)
-    else:
-        text = ({}, np.zeros((1, cfg.model.text_dim), np.float32))
+    def text_of(predictor) -> TextPayload:
+        return texts(predictor.model.cfg, predictor.text_model_path)
+
+    text = texts(cfg.model, cfg.text_model_path)
     data = ShardData(train_cutoffs, val_cutoff, vocab, text, files=files, text_of=text_of)
     return data, daily
 

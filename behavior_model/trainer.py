@@ -19,10 +19,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from behavior_model.calibration import fit_platt
+from behavior_model.calibration import fit_columns
 from behavior_model.config import LABELS, TrainConfig
 from behavior_model.data import Examples, collate
-from behavior_model.fitted import TrainedModel, resolve_device, val_metric_dict
+from behavior_model.fitted import TrainedModel, resolve_device, trained_model, val_metric_dict
 from behavior_model.model import BehaviorModel
 from behavior_model.monitoring import build_reference
 from behavior_model.predictor import BehaviorPredictor
@@ -208,26 +208,13 @@ def fit_data(
 
     with autocast:
         raw_val = data.predict(predictor, "val")
-    uncalibrated = val_metric_dict(val_labels, raw_val)
     if cfg.calibrate:
-        predictor.calibration = [
-            fit_platt(raw_val[:, j], val_labels[name]) for j, name in enumerate(LABELS)
-        ]
+        predictor.calibration = fit_columns(raw_val, val_labels, LABELS)
     model.to("cpu")
     val_probs = data.predict(predictor, "val")
     # The drift reference: the users eligible on the last day of data, as the model scores them.
     predictor.reference = reference_of(data.table("latest"), data.predict(predictor, "latest"))
-    val_metrics = val_metric_dict(val_labels, val_probs)
-    val_metrics |= {f"{k}_uncalibrated": v for k, v in uncalibrated.items() if k.endswith("_ece")}
-    return TrainedModel(
-        predictor=predictor,
-        train_cutoffs=data.train_cutoffs,
-        val_cutoff=data.val_cutoff,
-        data=data,
-        val_probabilities=val_probs,
-        val_metrics=val_metrics,
-        history=history,
-    )
+    return trained_model(predictor, data, val_labels, raw_val, val_probs, history)
 
 
 def reference_of(latest: pd.DataFrame, probs: np.ndarray) -> dict:
