@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from behavior_model.config import LABELS
-from behavior_model.metrics import binary_metrics
+from behavior_model.metrics import label_metrics
 from behavior_model.training_data import TrainingData
 
 
@@ -36,11 +36,7 @@ class TrainedModel:
 
 def val_metric_dict(labels: dict[str, np.ndarray], probs: np.ndarray) -> dict[str, float]:
     """Stable metric names: val_<label>_<metric>."""
-    out: dict[str, float] = {}
-    for j, label in enumerate(LABELS):
-        for k, v in binary_metrics(labels[label], probs[:, j]).items():
-            out[f"val_{label}_{k}"] = float(v)
-    return out
+    return label_metrics(labels, probs, LABELS, prefix="val_")
 
 
 def trained_model(

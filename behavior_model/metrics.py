@@ -68,3 +68,15 @@ def binary_metrics(y_true: np.ndarray, p: np.ndarray, *, bootstrap: int = 0) -> 
     if bootstrap:
         out["roc_auc_low"], out["roc_auc_high"] = bootstrap_auc_interval(y_true, p, n=bootstrap)
     return out
+
+
+def label_metrics(
+    labels: dict[str, np.ndarray], probs: np.ndarray, names, *, prefix: str = ""
+) -> dict[str, float]:
+    """``binary_metrics`` per label: column j of ``probs`` against ``labels[names[j]]``, named
+    ``<prefix><label>_<metric>``."""
+    out: dict[str, float] = {}
+    for j, label in enumerate(names):
+        for k, v in binary_metrics(labels[label], probs[:, j]).items():
+            out[f"{prefix}{label}_{k}"] = float(v)
+    return out

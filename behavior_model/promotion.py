@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from behavior_model.config import LABELS
-from behavior_model.metrics import binary_metrics
+from behavior_model.metrics import label_metrics
 
 
 def mean_roc_auc(metrics: dict[str, float]) -> float:
@@ -23,13 +23,7 @@ def metrics_on_validation(predictor, data) -> dict[str, float]:
     """A predictor's metrics on the validation examples of a training run's ``TrainingData``
     (``behavior_model.training_data``): the new version and the champion alike, each with its
     own vocabulary and text vectors, on the same users and labels."""
-    probs = data.predict(predictor, "val")
-    labels = data.labels("val")
-    out: dict[str, float] = {}
-    for j, label in enumerate(LABELS):
-        for k, v in binary_metrics(labels[label], probs[:, j]).items():
-            out[f"{label}_{k}"] = float(v)
-    return out
+    return label_metrics(data.labels("val"), data.predict(predictor, "val"), LABELS)
 
 
 def decide_promotion(
