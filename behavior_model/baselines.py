@@ -17,6 +17,55 @@ from behavior_model.data import eligible_users, make_labels
 from behavior_model.features import rfm_features, transform
 from pipeline.contracts import FEATURE_NAMES
 
+# Early stopping: at most this many trees, stop after this many rounds without progress.
+MAX_TREES = 2000
+PATIENCE = 50
+# Without a usable held-out cutoff LightGBM uses this many trees.
+DEFAULT_TREES = 300
+
+
+def lightgbm_classifier(n_estimators: int, *, seed: int):
+    import lightgbm as lgb
+
+    return lgb.LGBMClassifier(
+        n_estimators=n_estimators,
+        learning_rate=0.03,
+        num_leaves=15,
+        min_child_samples=40,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=seed,
+        verbose=-1,
+    )
+
+
+def fit_lightgbm(x: np.ndarray, y: np.ndarray, *, last_cutoff: np.ndarray | None, seed: int):
+    """LightGBM tuned as a careful analyst would: the tree count early-stopped (log loss) on the
+    rows of the last training cutoff (``last_cutoff``, trained on the others), then refitted on
+    every row with that many trees. Without held-out rows (or with one class on either side):
+    ``DEFAULT_TREES``. Returns (model, tree count). The baselines and the hybrid family use it."""
+    import lightgbm as lgb
+
+    n_trees = DEFAULT_TREES
+    if last_cutoff is not None and last_cutoff.any() and not last_cutoff.all():
+        held, rest = last_cutoff, ~last_cutoff
+        if 0 < y[held].sum() < held.sum() and 0 < y[rest].sum() < rest.sum():
+            probe = lightgbm_classifier(MAX_TREES, seed=seed).fit(
+                x[rest],
+                y[rest],
+                eval_X=(x[held],),
+                eval_y=(y[held],),
+                # Log loss, not AUC: on Online Retail the held-out cutoff's churn AUC kept
+                # creeping up to 1,866 trees, which then overfit the test cutoff (0.726
+                # against 0.744 with the 218 trees log loss picks).
+                eval_metric="binary_logloss",
+                callbacks=[lgb.early_stopping(PATIENCE, first_metric_only=True, verbose=False)],
+            )
+            n_trees = max(1, int(probe.best_iteration_ or MAX_TREES))
+    return lightgbm_classifier(n_trees, seed=seed).fit(x, y), n_trees
+
 
 class Baselines:
     """recency, logistic_regression and lightgbm for one label, trained on the same examples."""
@@ -25,33 +74,11 @@ class Baselines:
         self.seed = seed
         self.models: dict[str, object] = {}
 
-    # Early stopping: at most this many trees, stop after this many rounds without progress.
-    MAX_TREES = 2000
-    PATIENCE = 50
-
-    def _lightgbm(self, n_estimators: int):
-        import lightgbm as lgb
-
-        return lgb.LGBMClassifier(
-            n_estimators=n_estimators,
-            learning_rate=0.03,
-            num_leaves=15,
-            min_child_samples=40,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            reg_lambda=1.0,
-            random_state=self.seed,
-            verbose=-1,
-        )
-
     def fit(
         self, features: pd.DataFrame, y: np.ndarray, *, last_cutoff: np.ndarray | None = None
     ) -> Baselines:
         """Fit on every row. ``last_cutoff`` marks the rows of the last training cutoff: LightGBM's
-        tree count is early-stopped on them (trained on the others) before the refit on all rows.
-        Without it (or with one class there) LightGBM uses 300 trees."""
-        import lightgbm as lgb
+        tree count is early-stopped on them (``fit_lightgbm``)."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -62,25 +89,9 @@ class Baselines:
         self.models["logistic_regression"] = make_pipeline(
             StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)
         ).fit(x, y)
-        self.n_trees = 300
-        if last_cutoff is not None and last_cutoff.any() and not last_cutoff.all():
-            held, rest = last_cutoff, ~last_cutoff
-            if 0 < y[held].sum() < held.sum() and 0 < y[rest].sum() < rest.sum():
-                probe = self._lightgbm(self.MAX_TREES).fit(
-                    x[rest],
-                    y[rest],
-                    eval_X=(x[held],),
-                    eval_y=(y[held],),
-                    # Log loss, not AUC: on Online Retail the held-out cutoff's churn AUC kept
-                    # creeping up to 1,866 trees, which then overfit the test cutoff (0.726
-                    # against 0.744 with the 218 trees log loss picks).
-                    eval_metric="binary_logloss",
-                    callbacks=[
-                        lgb.early_stopping(self.PATIENCE, first_metric_only=True, verbose=False)
-                    ],
-                )
-                self.n_trees = max(1, int(probe.best_iteration_ or self.MAX_TREES))
-        self.models["lightgbm"] = self._lightgbm(self.n_trees).fit(x, y)
+        self.models["lightgbm"], self.n_trees = fit_lightgbm(
+            x, y, last_cutoff=last_cutoff, seed=self.seed
+        )
         return self
 
     def predict(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -93,13 +104,17 @@ class Baselines:
         }
 
 
-def _labelled(
-    events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConfig
-) -> tuple[np.ndarray, dict]:
-    """Eligible users at ``cutoff`` and their labels (the same rule as build_examples)."""
+def labelled_rows(events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConfig) -> pd.DataFrame:
+    """The users eligible at ``cutoff`` (the same rule as build_examples), one row each: user_id,
+    cutoff, ``FEATURE_NAMES`` and both labels. From events in memory; training runs read the same
+    columns from their shards."""
     users = eligible_users(events, cutoff, labels)
     purchase, churn = make_labels(events, users, cutoff, labels)
-    return users, {"purchase": purchase, "churn": churn}
+    return (
+        rfm_features(events, cutoff, users)
+        .reset_index()
+        .assign(cutoff=cutoff, purchase=purchase, churn=churn)
+    )
 
 
 def fit_and_predict(
@@ -118,28 +133,3 @@ def fit_and_predict(
         model = Baselines(seed=seed).fit(train[features], y, last_cutoff=last)
         preds[label] = model.predict(evaluation[features])
     return preds
-
-
-def baseline_predictions(
-    events: pd.DataFrame,
-    *,
-    train_cutoffs: list[pd.Timestamp],
-    eval_cutoff: pd.Timestamp,
-    labels: LabelConfig,
-    seed: int = 7,
-) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
-    """Fit the baselines on the examples at ``train_cutoffs``; predict the users at ``eval_cutoff``
-    (from events in memory; training runs read the same columns from their shards).
-
-    Returns (users, labels by name, {label: {model: probabilities}}).
-    """
-
-    def rows(t: pd.Timestamp) -> pd.DataFrame:
-        users, y = _labelled(events, t, labels)
-        return rfm_features(events, t, users).reset_index().assign(cutoff=t, **y)
-
-    train = pd.concat([rows(t) for t in train_cutoffs], ignore_index=True)
-    evaluation = rows(eval_cutoff)
-    y = {k: evaluation[k].to_numpy() for k in ("purchase", "churn")}
-    preds = fit_and_predict(train, evaluation, seed=seed)
-    return evaluation["user_id"].to_numpy(), y, preds

@@ -101,6 +101,10 @@ class TrainConfig:
     restore_best_epoch: bool = True
     # Platt scaling per label on the validation cutoff's logits: ranking unchanged, ECE down.
     calibrate: bool = True
+    # The hybrid family (behavior_model.hybrid): transformers cross-fitted over this many user
+    # folds (each fits on the others' users), and the user vector reduced to this many components.
+    hybrid_folds: int = 3
+    hybrid_components: int = 8
     # Promotion: the new model must beat the champion's mean validation ROC-AUC by this margin
     # (0 = "at least as good").
     promotion_margin: float = 0.0

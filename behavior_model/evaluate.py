@@ -26,6 +26,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import replace
 from datetime import date, timedelta
@@ -34,9 +35,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from behavior_model.baselines import baseline_predictions
+from behavior_model.baselines import fit_and_predict, labelled_rows
 from behavior_model.config import LABELS, LabelConfig, LMConfig, TrainConfig
+from behavior_model.eval_report import add_margins, markdown, metrics_table, run_environment
 from behavior_model.fitted import resolve_device
+from behavior_model.hybrid import HybridModel, cross_fit_sequence, with_sequence
 from behavior_model.metrics import binary_metrics
 from behavior_model.text import TextEmbedder
 from behavior_model.trainer import fit
@@ -45,8 +48,9 @@ from pipeline.settings import Settings
 from pipeline.source_mapping import SourceMapping, load_mapping
 
 log = logging.getLogger(__name__)
-# Model families beside the baselines: the event transformer and the pretrained LM (behavior_model.lm).
-FAMILIES = ("behavior_model", "pretrained_lm")
+# Model families beside the baselines: the event transformer, the pretrained LM (behavior_model.lm)
+# and the hybrid (LightGBM on RFM features + cross-fitted transformer outputs, behavior_model.hybrid).
+FAMILIES = ("behavior_model", "pretrained_lm", "hybrid")
 METRICS = ("n_users", "positive_rate", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc",
            "log_loss", "brier", "ece", "lift_top_decile")  # fmt: skip
 
@@ -91,8 +95,10 @@ def evaluate(
     families: tuple[str, ...] = ("behavior_model",),
     embedder: TextEmbedder | None = None,
     timezone: str = "UTC",
-) -> list[dict]:
-    """One record per (label, model) on the test cutoff. ``families``: any of ``FAMILIES``
+) -> tuple[list[dict], pd.DataFrame]:
+    """One record per (label, model) on the test cutoff, and every test user's probability by
+    every model (columns ``<label>_<model>`` beside user_id, test_cutoff and the labels).
+    ``families``: any of ``FAMILIES``
     (none = the baselines alone); the ablations are the event transformer's."""
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
@@ -112,13 +118,13 @@ def evaluate(
     fit_cutoffs, val_cutoff = sorted(train_cutoffs)[:-1], sorted(train_cutoffs)[-1]
 
     # Baselines on every training cutoff, LightGBM early-stopped on the validation cutoff.
-    test_users, test_y, preds = baseline_predictions(
-        events,
-        train_cutoffs=sorted(train_cutoffs),
-        eval_cutoff=test_cutoff,
-        labels=cfg.labels,
-        seed=cfg.seed,
+    train = pd.concat(
+        [labelled_rows(events, t, cfg.labels) for t in sorted(train_cutoffs)], ignore_index=True
     )
+    test = labelled_rows(events, test_cutoff, cfg.labels)
+    test_users = test["user_id"].to_numpy()
+    test_y = {label: test[label].to_numpy() for label in LABELS}
+    preds = fit_and_predict(train, test, seed=cfg.seed)
 
     transformer = "behavior_model" in families
     variants = {"behavior_model": cfg} if transformer else {}
@@ -151,6 +157,33 @@ def evaluate(
             }
         log.info("%s trained and scored in %.0fs", name, time.time() - t0)
 
+    if "hybrid" in families:
+        t0 = time.time()
+
+        def fit_fold(fold_events: pd.DataFrame):
+            trained = fit(
+                fold_events, cfg, train_cutoffs=fit_cutoffs, val_cutoff=val_cutoff,
+                embedder=embedder,
+            )  # fmt: skip
+            if embedder is not None:
+                trained.predictor.embedder = embedder
+            return trained.predictor
+
+        sequence = cross_fit_sequence(
+            events, cutoffs=[*sorted(train_cutoffs), test_cutoff], anchor_cutoff=val_cutoff,
+            fit_fold=fit_fold, folds=cfg.hybrid_folds,
+        )  # fmt: skip
+        train_rows, test_rows = with_sequence(train, sequence), with_sequence(test, sequence)
+        hybrids = {"hybrid": True} | ({"hybrid_no_vectors": False} if ablations else {})
+        for name, use_vectors in hybrids.items():
+            hybrid = HybridModel(
+                n_components=cfg.hybrid_components, use_vectors=use_vectors, seed=cfg.seed
+            ).fit(train_rows)
+            for label, p in hybrid.predict(test_rows).items():
+                preds[label][name] = p
+                extra[f"{name}/{label}"] = {"train_seconds": round(time.time() - t0, 1)}
+        log.info("hybrid cross-fitted and scored in %.0fs", time.time() - t0)
+
     records = []
     for label in ("purchase", "churn"):
         for model, p in preds[label].items():
@@ -165,22 +198,44 @@ def evaluate(
             # Without a bootstrap (--bootstrap 0) the interval is NaN, not missing.
             rec |= {k: m.get(k, math.nan) for k in METRICS} | extra.get(f"{model}/{label}", {})
             records.append(rec)
-    return records
+    predictions = pd.DataFrame(
+        {"test_cutoff": records[0]["test_cutoff"], "user_id": test_users}
+        | {label: test_y[label] for label in LABELS}
+        | {f"{label}_{model}": p for label in LABELS for model, p in preds[label].items()}
+    )
+    return add_margins(records, preds, test_y, bootstrap=bootstrap), predictions
 
 
-def markdown_table(records: list[dict]) -> str:
-    head = "| test cutoff | label | model | users | pos. rate | ROC-AUC [95% CI] | PR-AUC | log loss | Brier | ECE | lift@10% |"
-    lines = [head, "|" + "---|" * 11]
-    for r in records:
-        ci = f"{r['roc_auc']:.3f} [{r['roc_auc_low']:.3f}, {r['roc_auc_high']:.3f}]"
-        ece = f"{r['ece']:.3f}" + (
-            f" (raw {r['ece_uncalibrated']:.3f})" if "ece_uncalibrated" in r else ""
-        )
-        lines.append(
-            f"| {r['test_cutoff'][:10]} | {r['label']} | {r['model']} | {r['n_users']:,} | {r['positive_rate']:.3f} "
-            f"| {ci} | {r['pr_auc']:.3f} | {r['log_loss']:.3f} | {r['brier']:.3f} | {ece} | {r['lift_top_decile']:.2f} |"
-        )
-    return "\n".join(lines)
+def log_to_mlflow(settings: Settings, source: str, records: list[dict], files: list[Path]) -> str:
+    """One MLflow run per evaluation (experiment ``<training experiment>-evaluation``): every
+    model's test metrics and margins, the command and device, the JSON and markdown report."""
+    import mlflow
+
+    from behavior_model import registry
+
+    registry.configure_mlflow(
+        settings,
+        experiment=f"{settings.mlflow_experiment}-evaluation",
+        description="Offline evaluations (python -m behavior_model.evaluate): every model family, "
+        "ablation and baseline on held-out test cutoffs, with the margin over the best baseline.",
+    )
+    cutoffs = sorted({r["test_cutoff"] for r in records})
+    with mlflow.start_run(run_name=f"{source}-{'+'.join(cutoffs)}") as run:
+        first = records[0]
+        mlflow.set_tags({"source": source, "test_cutoffs": ",".join(cutoffs),
+                         "device": first["device"], "torch": first["torch"]})  # fmt: skip
+        mlflow.log_param("command", first["command"][:6000])
+        metrics = {}
+        for r in records:
+            key = f"{r['test_cutoff']}.{r['label']}.{r['model']}"
+            for name in ("roc_auc", "pr_auc", "log_loss", "ece", "margin_roc_auc"):
+                value = r.get(name)
+                if value is not None and not math.isnan(value):
+                    metrics[f"{key}.{name}"] = float(value)
+        mlflow.log_metrics(metrics)
+        for path in files:
+            mlflow.log_artifact(str(path))
+    return run.info.run_id
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -218,10 +273,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, from {','.join(FAMILIES)}; default: behavior_model, plus "
         "pretrained_lm where a GPU is present (on a CPU it takes hours)",
     )
+    p.add_argument(
+        "--hybrid-folds", type=int, default=TrainConfig.hybrid_folds,
+        help="user folds the hybrid family's transformers are cross-fitted over",
+    )  # fmt: skip
     p.add_argument("--lm-path", help="the pretrained LM: a local HF folder or .gguf file")
     p.add_argument("--lm-token-budget", type=int, default=LMConfig.token_budget)
     p.add_argument("--lm-epochs", type=int, default=LMConfig.epochs)
     p.add_argument("--append", action="store_true", help="add to the records already in --out")
+    p.add_argument(
+        "--predictions", type=Path, help="also write every test user's probabilities (Parquet)"
+    )
+    p.add_argument(
+        "--no-mlflow", action="store_true", help="do not log the report to the MLflow store"
+    )
     return p.parse_args(argv)
 
 
@@ -242,7 +307,9 @@ def main(argv: list[str] | None = None) -> None:
         model_path=a.lm_path, cache_dir=str(settings.cache_dir / "lm"),
         token_budget=a.lm_token_budget, epochs=a.lm_epochs,
     )  # fmt: skip
-    cfg = TrainConfig(labels=labels, device=a.device, epochs=a.epochs, lm=lm)
+    cfg = TrainConfig(
+        labels=labels, device=a.device, epochs=a.epochs, lm=lm, hybrid_folds=a.hybrid_folds
+    )
     if a.baselines_only:
         families: tuple[str, ...] = ()
     elif a.families:
@@ -266,10 +333,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("give --path (raw data) or --events (a cleaned lake events folder)")
 
     embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.cache_dir)
-    records = evaluate(
+    records, predictions = evaluate(
         events, test_cutoff=test_cutoff, train_cutoffs=train_cutoffs, cfg=cfg,
         bootstrap=a.bootstrap, ablations=not a.no_ablations, families=families, embedder=embedder, timezone=a.timezone,
     )  # fmt: skip
+    command = "python -m behavior_model.evaluate " + " ".join(argv or sys.argv[1:])
+    run = run_environment(resolve_device(a.device)) | {"command": command}
+    records = [r | run for r in records]
     if a.append and a.out.exists():
         records = json.loads(a.out.read_text()) + records
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -280,12 +350,14 @@ def main(argv: list[str] | None = None) -> None:
             default=lambda x: None if isinstance(x, float) and math.isnan(x) else x,
         )
     )
-    a.out.with_suffix(".md").write_text(
-        f"# Evaluation: {a.source}\n\nCommand: `python -m behavior_model.evaluate {' '.join(argv or __import__('sys').argv[1:])}`\n\n"
-        + markdown_table(records)
-        + "\n"
-    )
-    print(markdown_table(records))
+    a.out.with_suffix(".md").write_text(markdown(mapping.name, records))
+    if a.predictions is not None:
+        a.predictions.parent.mkdir(parents=True, exist_ok=True)
+        predictions.to_parquet(a.predictions, index=False)
+    print(metrics_table(records))
+    if not a.no_mlflow:
+        run_id = log_to_mlflow(settings, mapping.name, records, [a.out, a.out.with_suffix(".md")])
+        log.info("logged to MLflow run %s", run_id)
     log.info("evaluation finished in %.0fs", time.time() - t0)
 
 

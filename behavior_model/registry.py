@@ -44,8 +44,17 @@ class BehaviorPyfunc(mlflow.pyfunc.PythonModel):
         return self.predictor.predict_users(events, pd.Timestamp(cutoff))
 
 
-def configure_mlflow(settings: Settings) -> str:
-    """Point MLflow at the configured store; create the experiment with its artifact root."""
+TRAINING_DESCRIPTION = (
+    "Training runs of the behaviour model: one run per source and logical date, with the "
+    "validation table against the baselines and the promotion decision."
+)
+
+
+def configure_mlflow(
+    settings: Settings, *, experiment: str | None = None, description: str = TRAINING_DESCRIPTION
+) -> str:
+    """Point MLflow at the configured store; create the experiment (default: the training one,
+    ``Settings.mlflow_experiment``) with its artifact root and make it the active one."""
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
@@ -53,12 +62,7 @@ def configure_mlflow(settings: Settings) -> str:
     with environment_unchanged("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    exp_id = _experiment(
-        settings,
-        settings.mlflow_experiment,
-        "Training runs of the behaviour model: one run per source and logical date, with the "
-        "validation table against the baselines and the promotion decision.",
-    )
+    exp_id = _experiment(settings, experiment or settings.mlflow_experiment, description)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
 
 from behavior_model.evaluate import main
 from pipeline.sample_data import SampleConfig, canonical_events
@@ -43,21 +46,55 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
         "--test-cutoff", "2026-02-15", "--train-cutoffs", "2026-01-11,2026-01-18,2026-01-25,2026-02-01",
         "--timezone", "America/New_York", "--out", str(out),
         "--no-ablations", "--epochs", "2", "--bootstrap", "20", "--device", "cpu",
+        "--families", "behavior_model,hybrid", "--hybrid-folds", "2",
+        "--predictions", str(tmp_path / "predictions.parquet"),
     ])  # fmt: skip
 
     records = json.loads(out.read_text())
     assert {(r["label"], r["model"]) for r in records} == {
         (label, model)
         for label in ("purchase", "churn")
-        for model in ("recency", "logistic_regression", "lightgbm", "behavior_model")
+        for model in ("recency", "logistic_regression", "lightgbm", "behavior_model", "hybrid")
     }
+    preds = pd.read_parquet(tmp_path / "predictions.parquet")
+    auc = {(r["label"], r["model"]): r["roc_auc"] for r in records}
+    for r in records:
+        if r["model"] not in ("behavior_model", "hybrid"):
+            assert "margin_roc_auc" not in r
+            continue
+        # The margin is over the better of logistic regression and LightGBM, on the same users.
+        best = max(("logistic_regression", "lightgbm"), key=lambda b: auc[(r["label"], b)])
+        assert r["best_baseline"] == best
+        assert r["margin_roc_auc"] == pytest.approx(
+            auc[(r["label"], r["model"])] - auc[(r["label"], best)]
+        )
+        assert r["margin_low"] <= r["margin_roc_auc"] <= r["margin_high"]
+        assert r["margin_roc_auc"] == pytest.approx(
+            roc_auc_score(preds[r["label"]], preds[f"{r['label']}_{r['model']}"])
+            - roc_auc_score(preds[r["label"]], preds[f"{r['label']}_{best}"])
+        )
+        assert r["device"].startswith("CPU") and r["torch"] and "--families" in r["command"]
     for r in records:
         assert r["test_cutoff"] == "2026-02-15" and r["n_users"] > 100
         assert r["roc_auc_low"] <= r["roc_auc"] <= r["roc_auc_high"]
         assert 0 <= r["ece"] <= 1 and r["lift_top_decile"] > 0 and 0 < r["positive_rate"] < 1
     best = max(r["roc_auc"] for r in records if r["label"] == "purchase")
     assert best > 0.65  # the planted signal survives a foreign format, zone and vocabulary
-    assert "| 2026-02-15 | purchase | lightgbm |" in out.with_suffix(".md").read_text()
+    report = out.with_suffix(".md").read_text()
+    assert "| 2026-02-15 | purchase | lightgbm |" in report
+    assert "## Margin over the best baseline" in report and "| hybrid |" in report
+    hybrid = next(r for r in records if (r["label"], r["model"]) == ("churn", "hybrid"))
+    assert f"{hybrid['margin_roc_auc']:+.3f} [" in report
+
+    # The same report in MLflow, in its own experiment (never the training one or the registry).
+    client = MlflowClient(isolated_settings.mlflow_tracking_uri)
+    exp = client.get_experiment_by_name(f"{isolated_settings.mlflow_experiment}-evaluation")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.data.metrics["2026-02-15.churn.hybrid.roc_auc"] == pytest.approx(
+        auc[("churn", "hybrid")]
+    )
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"eval.json", "eval.md"}
+    assert client.search_registered_models() == []
 
 
 def test_unknown_families_are_named_before_anything_runs():

@@ -45,7 +45,7 @@ def test_transform_is_a_signed_log():
 def test_lightgbm_baseline_early_stops_on_the_last_cutoff_then_refits_on_all(sample_events):
     """The fair baseline: its tree count comes from early stopping on the last training cutoff,
     and the model that predicts is refitted on every training cutoff with that many trees."""
-    from behavior_model.baselines import Baselines
+    from behavior_model.baselines import DEFAULT_TREES, MAX_TREES, Baselines
     from behavior_model.config import LabelConfig
     from behavior_model.data import eligible_users, make_labels
 
@@ -61,7 +61,7 @@ def test_lightgbm_baseline_early_stops_on_the_last_cutoff_then_refits_on_all(sam
         last.append(np.full(len(users), t == cutoffs[-1]))
     x, y, last = pd.concat(xs), np.concatenate(ys), np.concatenate(last)
     model = Baselines().fit(x, y, last_cutoff=last)
-    assert 1 <= model.n_trees < Baselines.MAX_TREES  # stopped early, on the held-out cutoff
+    assert 1 <= model.n_trees < MAX_TREES  # stopped early, on the held-out cutoff
     booster = model.models["lightgbm"].booster_
     assert booster.num_trees() == model.n_trees
     assert model.models["lightgbm"].n_features_in_ == x.shape[1]
@@ -70,4 +70,4 @@ def test_lightgbm_baseline_early_stops_on_the_last_cutoff_then_refits_on_all(sam
     root = booster.dump_model()["tree_info"][0]["tree_structure"]
     assert root["internal_count"] > (~last).sum()
     assert root["internal_count"] == pytest.approx(0.8 * len(x), rel=0.02)
-    assert Baselines().fit(x, y).n_trees == 300  # no held-out cutoff: the fixed default
+    assert Baselines().fit(x, y).n_trees == DEFAULT_TREES  # no held-out cutoff: the fixed default

@@ -44,3 +44,23 @@ def test_platt_keeps_ranking_and_never_inverts_it():
     assert expected_calibration_error(y, q) < expected_calibration_error(y, p)
     a, b = fit_platt(1 - p, y)  # an inverted model gets the base rate, not a flipped ranking
     assert a == 0.0 and apply_platt(1 - p, a, b) == pytest.approx(np.full(2000, y.mean()))
+
+
+def test_paired_auc_difference_and_its_interval():
+    from sklearn.metrics import roc_auc_score
+
+    from behavior_model.metrics import paired_auc_difference
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 2000)
+    signal = y + rng.normal(0, 1.0, len(y))
+    noise = rng.normal(0, 1.0, len(y))
+    same = paired_auc_difference(y, signal, signal, n=50)
+    assert same == (0.0, 0.0, 0.0)  # paired: a model against itself differs by exactly nothing
+    diff, low, high = paired_auc_difference(y, signal, noise, n=200)
+    assert diff == pytest.approx(roc_auc_score(y, signal) - roc_auc_score(y, noise))
+    assert 0.15 < low < diff < high  # a real signal beats noise, and the interval says so
+    weaker = signal + rng.normal(0, 0.3, len(y))  # nearly the same model: a tight paired interval
+    d2, lo2, hi2 = paired_auc_difference(y, signal, weaker, n=200)
+    assert lo2 <= d2 <= hi2 and hi2 - lo2 < 0.03
+    assert all(np.isnan(paired_auc_difference(np.ones(5), signal[:5], noise[:5])))
