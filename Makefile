@@ -46,7 +46,7 @@ load-online-retail: $(STAMP)
 EVAL := $(BIN)/python -m behavior_model.evaluate --source online_retail --path $(ONLINE_RETAIL) \
 	--timezone Europe/London --out benchmarks/results/online_retail_eval.json $(EVAL_ARGS)
 
-# Both Online Retail test settings of the evaluation protocol; baselines, transformer and ablations,
+# Both Online Retail test settings of the evaluation protocol; baselines, transformer, hybrid and ablations,
 # the pretrained LM where a GPU is present. EVAL_ARGS adds options (--families=..., --lm-path=...).
 evaluate-online-retail: $(STAMP)
 	test -f $(ONLINE_RETAIL) || { echo "missing $(ONLINE_RETAIL) (../shared/data/online_retail)"; exit 1; }

@@ -101,6 +101,10 @@ class TrainConfig:
     restore_best_epoch: bool = True
     # Platt scaling per label on the validation cutoff's logits: ranking unchanged, ECE down.
     calibrate: bool = True
+    # The model families a training run fits on the same examples (ModelConfig.backbone values):
+    # the best on validation (mean ROC-AUC) is the candidate the promotion gate weighs against the
+    # champion, and is what the registered version holds. The pretrained LM wants a GPU.
+    families: tuple[str, ...] = ("event_transformer",)
     # The hybrid family (behavior_model.hybrid): transformers cross-fitted over this many user
     # folds (each fits on the others' users), and the user vector reduced to this many components.
     hybrid_folds: int = 3

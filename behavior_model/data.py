@@ -130,14 +130,21 @@ def utc_timestamp(t) -> pd.Timestamp:
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
+def text_index_only(texts, dim: int = 384) -> tuple[dict[str, int], np.ndarray]:
+    """Every distinct text its row, vectors all zero: for a model that reads the words
+    themselves (the pretrained LM) and not sentence vectors."""
+    texts = sorted(set(texts))
+    return {t: i + 1 for i, t in enumerate(texts)}, np.zeros((len(texts) + 1, dim), np.float32)
+
+
 def make_text_table(events: pd.DataFrame, embedder) -> tuple[dict[str, int], np.ndarray]:
     """Row 0 is the zero vector (no text); one row per distinct item text."""
-    texts = sorted(events["item_text"].dropna().unique().tolist())
-    dim = 384 if embedder is None else embedder.dim
-    table = np.zeros((len(texts) + 1, dim), dtype=np.float32)
-    if texts and embedder is not None:
-        table[1:] = embedder.embed(texts)
-    return {t: i + 1 for i, t in enumerate(texts)}, table
+    index, table = text_index_only(
+        events["item_text"].dropna().unique().tolist(), 384 if embedder is None else embedder.dim
+    )
+    if index and embedder is not None:
+        table[1:] = embedder.embed(list(index))
+    return index, table
 
 
 def build_examples(

@@ -270,8 +270,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--families",
-        help=f"comma-separated, from {','.join(FAMILIES)}; default: behavior_model, plus "
-        "pretrained_lm where a GPU is present (on a CPU it takes hours)",
+        help=f"comma-separated, from {','.join(FAMILIES)}; default: behavior_model and hybrid, "
+        "plus pretrained_lm where a GPU is present (on a CPU it takes hours)",
     )
     p.add_argument(
         "--hybrid-folds", type=int, default=TrainConfig.hybrid_folds,
@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> None:
     elif a.families:
         families = tuple(f.strip() for f in a.families.split(",") if f.strip())
     else:
-        families = FAMILIES if resolve_device(a.device).type == "cuda" else ("behavior_model",)
+        on_gpu = resolve_device(a.device).type == "cuda"
+        families = FAMILIES if on_gpu else tuple(f for f in FAMILIES if f != "pretrained_lm")
     cfg = replace(cfg, model=replace(cfg.model, max_events=a.max_events))
     test_cutoff = local_midnight(a.test_cutoff, a.timezone)
     train_cutoffs = [

@@ -123,10 +123,9 @@ def attributions(
     z = model.standardised_context(batch)
     mask = batch["attention_mask"]
     groups = event_groups(ex, idx, mask.shape[1])
-    n_features = 0 if z is None else z.shape[1]
-    weights = np.zeros((len(idx), len(_EVENT_GROUPS) + n_features, len(LABELS)))
     seq = model.sequence_vector(batch, inputs_embeds=emb)
     ctx = model.context_vector(z)
+    weights, _ = feature_attributions(model, seq, z)
     full = model.heads(seq + ctx).float()
     g_index = torch.from_numpy(groups)
     for g in np.unique(groups[groups >= 0]):
@@ -134,19 +133,45 @@ def attributions(
         ablated = model.heads(model.sequence_vector(kept, inputs_embeds=emb) + ctx).float()
         has = (g_index == g).any(dim=1).numpy()
         weights[has, g] = (full - ablated).numpy()[has]
+    return weights, groups
+
+
+def feature_weights(
+    model: torch.nn.Module, seq: torch.Tensor, z: torch.Tensor | None
+) -> np.ndarray:
+    """(B, n_features, n_labels) ablation weights of the RFM features (each set to the training
+    mean) for a model whose user vector is ``seq`` + context_vector(z): every family's heads."""
+    n_features = 0 if z is None else z.shape[1]
+    weights = np.zeros((seq.shape[0], n_features, len(LABELS)))
+    full = model.heads(seq + model.context_vector(z)).float()
     for f in range(n_features):
         z_f = z.clone()
         z_f[:, f] = 0.0  # the training mean
         ablated = model.heads(seq + model.context_vector(z_f)).float()
-        weights[:, len(_EVENT_GROUPS) + f] = (full - ablated).numpy()
-    return weights, groups
+        weights[:, f] = (full - ablated).cpu().numpy()
+    return weights
+
+
+def feature_attributions(
+    model: torch.nn.Module, seq: torch.Tensor, z: torch.Tensor | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``attributions``' result with the RFM features alone, for a family that attributes no
+    event groups (the pretrained LM: taking events out of its text means reading it again per
+    group)."""
+    features = feature_weights(model, seq, z)
+    weights = np.zeros((seq.shape[0], len(_EVENT_GROUPS) + features.shape[1], len(LABELS)))
+    weights[:, len(_EVENT_GROUPS) :] = features
+    return weights, np.full((seq.shape[0], 1), -1, dtype=np.int64)
 
 
 def explain(
-    model: torch.nn.Module, ex: Examples, *, top_k: int = 3, batch_size: int = 256
-) -> pd.DataFrame:
+    model: torch.nn.Module, ex: Examples, *, top_k: int = 3, batch_size: int = 256,
+    attribute=None,
+) -> pd.DataFrame:  # fmt: skip
     """The top ``top_k`` drivers per user and label: user_id, label, rank, driver, description,
-    weight (logit units; > 0 raises the probability)."""
+    weight (logit units; > 0 raises the probability). ``attribute(ex, idx)`` gives the weights and
+    event groups (default: ``attributions`` of the event transformer ``model``)."""
+    attribute = attribute or (lambda ex, idx: attributions(model, ex, idx))
     model.eval()
     if model.context_mlp is not None and ex.context.shape[1] != len(FEATURE_NAMES):
         raise ValueError(
@@ -158,7 +183,7 @@ def explain(
     rows: list[tuple] = []
     for start in range(0, len(ex), batch_size):
         idx = list(range(start, min(start + batch_size, len(ex))))
-        weights, groups = attributions(model, ex, idx)
+        weights, groups = attribute(ex, idx)
         for j, label in enumerate(LABELS):
             for b, i in enumerate(idx):
                 present, counts = np.unique(groups[b][groups[b] >= 0], return_counts=True)

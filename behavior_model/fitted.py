@@ -12,7 +12,9 @@ import torch
 
 from behavior_model.config import LABELS
 from behavior_model.metrics import label_metrics
+from behavior_model.monitoring import build_reference
 from behavior_model.training_data import TrainingData
+from pipeline.contracts import FEATURE_NAMES
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,6 +34,8 @@ class TrainedModel:
     val_probabilities: np.ndarray
     val_metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
+    # Every family's mean validation ROC-AUC where a run fitted several (train.fit_families).
+    family_means: dict[str, float] = field(default_factory=dict)
 
 
 def val_metric_dict(labels: dict[str, np.ndarray], probs: np.ndarray) -> dict[str, float]:
@@ -57,3 +61,15 @@ def trained_model(
         val_metrics=val_metrics,
         history=history,
     )
+
+
+def reference_of(latest: pd.DataFrame, probs: np.ndarray) -> dict:
+    """The drift reference stored with the model: RFM inputs (raw, float64: what scoring reads
+    from its shard, so a count of 2.0 is not 1.9999998 on the other side of a decile edge) and
+    calibrated scores of the users eligible on the last day of data."""
+    cutoff = pd.Timestamp(latest["cutoff"].iloc[0]).date() if len(latest) else None
+    scores = pd.DataFrame({f"{label}_probability": probs[:, j] for j, label in enumerate(LABELS)})
+    return build_reference(
+        latest[list(FEATURE_NAMES)].reset_index(drop=True), scores,
+        described=f"{len(latest)} users eligible at {cutoff}",
+    )  # fmt: skip

@@ -14,8 +14,8 @@ The LM is fine-tuned with LoRA (``peft``), in bf16 autocast on a GPU, fp32 on a 
 
 ``fit_lm`` trains on any ``TrainingData`` (shards or memory) and returns the same ``TrainedModel``
 as the event transformer's ``fit_data``; ``LMPredictor`` scores ``Examples`` like
-``BehaviorPredictor``. The LM family is evaluated offline (``behavior_model.evaluate --families``);
-registering it for nightly scoring is not built (``train.train_and_register`` says so).
+``BehaviorPredictor``: training can register it (``TrainConfig.families``) and the pyfunc and
+nightly scoring serve it like the event transformer (reasons: the RFM feature drivers).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.util
+import io
 import json
 import logging
 import random
 import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from torch import nn
 from behavior_model.calibration import apply_columns, fit_columns
 from behavior_model.config import LABELS, LabelConfig, LMConfig, ModelConfig, TrainConfig
 from behavior_model.data import Examples, Vocabulary, build_examples, make_text_table, utc_timestamp
-from behavior_model.fitted import resolve_device, trained_model, val_metric_dict
+from behavior_model.fitted import reference_of, resolve_device, trained_model, val_metric_dict
 from behavior_model.model import RFMContext
 from pipeline.contracts import EVENT_TYPES, FEATURE_NAMES
 
@@ -200,10 +201,12 @@ class LMBehaviorModel(RFMContext, nn.Module):
         self.init_context(cfg, H)
         self.heads = nn.Linear(H, len(LABELS))
 
-    def user_vector(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def sequence_vector(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        vec = out.last_hidden_state[:, -1].float()  # left padding: every row's last token
-        return vec + self.context_vector(self.standardised_context(batch))
+        return out.last_hidden_state[:, -1].float()  # left padding: every row's last token
+
+    def user_vector(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.sequence_vector(batch) + self.context_vector(self.standardised_context(batch))
 
     def forward(
         self, batch: dict[str, torch.Tensor], targets: torch.Tensor | None = None
@@ -214,8 +217,15 @@ class LMBehaviorModel(RFMContext, nn.Module):
 
 
 class LMPredictor:
-    """Scores ``Examples`` with a fine-tuned LM; the interface ``TrainingData.predict`` and the
-    evaluation read (``vocab``, ``model.cfg``, ``predict_examples``, ``examples``)."""
+    """Scores ``Examples`` with a fine-tuned LM, with the interface of ``BehaviorPredictor``
+    (``vocab``, ``model.cfg``, ``examples``, ``predict_examples``, ``predict_with_vectors``,
+    ``predict_users``, ``explain``, ``save``/``load``): the registry's pyfunc and Spark scoring
+    serve either family (``predictor.load_predictor``)."""
+
+    family = "pretrained_lm"
+    # The LM reads item texts as words: no sentence encoder.
+    text_model_path = None
+    embedder = None
 
     def __init__(
         self,
@@ -245,22 +255,108 @@ class LMPredictor:
             text_index=text_index, text_table=table, with_labels=with_labels,
         )  # fmt: skip
 
-    @torch.no_grad()
     def predict_examples(
         self, ex: Examples, *, batch_size: int | None = None, calibrated: bool = True
     ) -> np.ndarray:
+        return self.predict_with_vectors(ex, batch_size=batch_size, calibrated=calibrated)[0]
+
+    @torch.no_grad()
+    def predict_with_vectors(
+        self, ex: Examples, *, batch_size: int | None = None, calibrated: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (n, 2) and the user vectors the heads read (n, the LM's hidden size)."""
         self.model.eval()
         device = next(self.model.parameters()).device
         size = batch_size or self.lm.batch_size * 2
         # Similar lengths together: less padding (the order is restored below).
         order = np.argsort(np.diff(ex.offsets), kind="stable")
         probs = np.zeros((len(ex), len(LABELS)), np.float32)
+        vectors = np.zeros((len(ex), self.model.heads.in_features), np.float32)
         with _autocast(device):
             for start in range(0, len(ex), size):
                 idx = order[start : start + size].tolist()
-                logits, _ = self.model(self.encoder.batch(ex, idx, device))
-                probs[idx] = torch.sigmoid(logits).cpu().numpy()
-        return apply_columns(probs, self.calibration) if calibrated else probs
+                vec = self.model.user_vector(self.encoder.batch(ex, idx, device))
+                probs[idx] = torch.sigmoid(self.model.heads(vec).float()).cpu().numpy()
+                vectors[idx] = vec.float().cpu().numpy()
+        return (apply_columns(probs, self.calibration) if calibrated else probs), vectors
+
+    def predict_users(self, events: pd.DataFrame, cutoff) -> pd.DataFrame:
+        """Scores for every user eligible at ``cutoff``, from events strictly before it."""
+        ex = self.examples(events, cutoff, with_labels=False)
+        probs = self.predict_examples(ex)
+        return pd.DataFrame(
+            {
+                "user_id": ex.user_id,
+                "churn_probability": probs[:, 0].astype(float),
+                "purchase_probability": probs[:, 1].astype(float),
+            }
+        )
+
+    @torch.no_grad()
+    def explain(self, ex: Examples, *, top_k: int = 3) -> pd.DataFrame:
+        """The reasons behind each score: the RFM feature drivers (``explain.feature_attributions``;
+        event groups would need the text read again per group)."""
+        from behavior_model.explain import explain, feature_attributions
+
+        device = next(self.model.parameters()).device
+
+        def attribute(ex: Examples, idx: list[int]):
+            batch = self.encoder.batch(ex, idx, device)
+            seq = self.model.sequence_vector(batch)
+            z = self.model.standardised_context(batch)
+            return feature_attributions(self.model, seq, z)
+
+        return explain(
+            self.model, ex, top_k=top_k, batch_size=self.lm.batch_size * 2, attribute=attribute
+        )
+
+    def _checkpoint(self) -> dict:
+        trained = {n for n, p in self.model.named_parameters() if p.requires_grad}
+        state = self.model.state_dict()
+        keep = {k for k in state if k in trained or not k.startswith("backbone.")}
+        return {
+            "family": self.family,
+            "model_config": asdict(self.model.cfg),
+            "label_config": asdict(self.labels),
+            # The base LM is found again from its path on the loading machine (its own cache).
+            "lm_config": asdict(replace(self.lm, cache_dir=None)),
+            "vocab": self.vocab.to_dict(),
+            "calibration": self.calibration,
+            "reference": self.reference,
+            # The trained weights only (LoRA adapters, heads, context): the base LM is not copied.
+            "state_dict": {k: state[k].detach().cpu() for k in sorted(keep)},
+        }
+
+    def save(self, path: Path | io.BytesIO) -> Path | io.BytesIO:
+        torch.save(self._checkpoint(), path)
+        return path
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        self.save(buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, *, device: str = "cpu") -> LMPredictor:
+        lm = LMConfig(
+            **{**ckpt["lm_config"], "target_modules": tuple(ckpt["lm_config"]["target_modules"])}
+        )
+        cfg = TrainConfig(
+            labels=LabelConfig(**ckpt["label_config"]),
+            model=ModelConfig(**ckpt["model_config"]),
+            lm=lm,
+        )
+        predictor = build_lm(cfg, Vocabulary.from_dict(ckpt["vocab"]))
+        missing = set(ckpt["state_dict"]) - set(predictor.model.state_dict())
+        if missing:
+            raise ValueError(f"the checkpoint's weights do not fit this LM: {sorted(missing)[:5]}")
+        predictor.model.load_state_dict(ckpt["state_dict"], strict=False)
+        predictor.model.to(device).eval()
+        predictor.calibration = (
+            [tuple(c) for c in ckpt["calibration"]] if ckpt.get("calibration") else None
+        )
+        predictor.reference = ckpt.get("reference")
+        return predictor
 
 
 def _autocast(device: torch.device):
@@ -383,4 +479,6 @@ def fit_lm(
         predictor.calibration = fit_columns(raw_val, val_labels, LABELS)
     # The best epoch's raw validation probabilities, calibrated: no second pass over the LM.
     val_probs = apply_columns(raw_val, predictor.calibration)
+    model.to("cpu")
+    predictor.reference = reference_of(data.table("latest"), data.predict(predictor, "latest"))
     return trained_model(predictor, data, val_labels, raw_val, val_probs, history)

@@ -25,6 +25,10 @@ from behavior_model.text import TextEmbedder
 
 
 class BehaviorPredictor:
+    """The event transformer's predictor (``checkpoints.load_predictor`` opens any family's)."""
+
+    family = "event_transformer"
+
     def __init__(
         self,
         model: BehaviorModel,
@@ -111,10 +115,17 @@ class BehaviorPredictor:
             }
         )
 
+    def explain(self, ex: Examples, *, top_k: int = 3) -> pd.DataFrame:
+        """The reasons behind each score (``behavior_model.explain``)."""
+        from behavior_model.explain import explain
+
+        return explain(self.model, ex, top_k=top_k)
+
     def save(self, path: Path | io.BytesIO) -> Path | io.BytesIO:
         """The checkpoint, to a file or a buffer (``to_bytes``: what Spark ships to executors)."""
         torch.save(
             {
+                "family": self.family,
                 "model_config": asdict(self.model.cfg),
                 "label_config": asdict(self.labels),
                 "vocab": self.vocab.to_dict(),
@@ -133,12 +144,15 @@ class BehaviorPredictor:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, device: str = "cpu") -> BehaviorPredictor:
-        return cls.load(io.BytesIO(data), device=device)
-
-    @classmethod
     def load(cls, path: Path | io.BytesIO, *, device: str = "cpu") -> BehaviorPredictor:
         ckpt = torch.load(path, map_location=device, weights_only=True)
+        family = ckpt.get("family", cls.family)
+        if family != cls.family:
+            raise TypeError(f"{path}: a {family} checkpoint (behavior_model.checkpoints opens it)")
+        return cls.from_checkpoint(ckpt, device=device)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, *, device: str = "cpu") -> BehaviorPredictor:
         cfg = ModelConfig(**ckpt["model_config"])
         vocab = Vocabulary.from_dict(ckpt["vocab"])
         model = BehaviorModel(

@@ -26,6 +26,21 @@ def metrics_on_validation(predictor, data) -> dict[str, float]:
     return label_metrics(data.labels("val"), data.predict(predictor, "val"), LABELS)
 
 
+def choose_family(candidates: dict[str, dict[str, float]]) -> tuple[str, dict[str, float]]:
+    """The family whose fit has the best mean validation ROC-AUC (``val_<label>_roc_auc``), and
+    every family's mean. Ties go to the family listed first; an undefined (NaN) mean never wins
+    over a defined one."""
+    if not candidates:
+        raise ValueError("no model family was fitted")
+    means = {
+        family: float(np.mean([m[f"val_{label}_roc_auc"] for label in LABELS]))
+        for family, m in candidates.items()
+    }
+    # max keeps the first of equal keys: the family listed first.
+    best = max(means, key=lambda f: (not math.isnan(means[f]), np.nan_to_num(means[f], nan=0.0)))
+    return best, means
+
+
 def decide_promotion(
     new: dict[str, float],
     champion: dict[str, float] | None,

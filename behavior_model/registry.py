@@ -20,6 +20,7 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from behavior_model.checkpoints import load_predictor
 from behavior_model.predictor import BehaviorPredictor
 from pipeline.contracts import EVENT_FIELDS
 from pipeline.settings import Settings, environment_unchanged
@@ -31,7 +32,7 @@ class BehaviorPyfunc(mlflow.pyfunc.PythonModel):
     """Pyfunc wrapper: input = canonical events, params cutoff (ISO time, UTC)."""
 
     def load_context(self, context) -> None:
-        self.predictor = BehaviorPredictor.load(Path(context.artifacts["checkpoint"]))
+        self.predictor = load_predictor(Path(context.artifacts["checkpoint"]))
 
     def predict(
         self, context, model_input: pd.DataFrame, params: dict | None = None
@@ -141,7 +142,12 @@ def log_model(predictor: BehaviorPredictor, registered_model_name: str) -> str:
             registered_model_name=registered_model_name,
             signature=pyfunc_signature(),
             # Listing requirements skips MLflow's slow inference; the project pins them.
-            pip_requirements=["clickstream-propensity", "torch==2.13.0", "transformers==5.23.0"],
+            pip_requirements=[
+                "clickstream-propensity",
+                "torch==2.13.0",
+                "transformers==5.23.0",
+                "peft==0.21.2",
+            ],  # fmt: skip
         )
     return str(info.registered_model_version)
 

@@ -24,9 +24,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from behavior_model import item_embeddings
+from behavior_model.checkpoints import load_predictor
 from behavior_model.config import LABELS
-from behavior_model.data import examples_from_arrow
-from behavior_model.explain import explain
+from behavior_model.data import examples_from_arrow, text_index_only
 from behavior_model.predictor import BehaviorPredictor
 
 EXPLANATION_TYPE = pa.struct(
@@ -70,7 +70,7 @@ def _predictor(payload: ScoringPayload) -> BehaviorPredictor:
 
         torch.set_num_threads(1)
         _LOADED.clear()  # one model at a time per worker
-        _LOADED[payload.key] = BehaviorPredictor.from_bytes(payload.checkpoint)
+        _LOADED[payload.key] = load_predictor(payload.checkpoint)
     return _LOADED[payload.key]
 
 
@@ -89,7 +89,7 @@ def score_table(table: pa.Table, payload: ScoringPayload) -> pa.Table:
     per_user: list[list[dict]] = [[] for _ in range(len(ex))]
     if payload.explain and len(ex):
         row_of = {u: i for i, u in enumerate(ex.user_id)}
-        for r in explain(predictor.model, ex).itertuples(index=False):
+        for r in predictor.explain(ex).itertuples(index=False):
             per_user[row_of[r.user_id]].append(
                 {"label": r.label, "rank": int(r.rank), "driver": r.driver,
                  "description": r.description, "weight": float(r.weight)}
@@ -114,8 +114,12 @@ def text_payload(
 ) -> tuple[dict[str, int], np.ndarray]:
     """The vectors of every item text in the shard, from the lake's ``item_embeddings`` table
     (``items``); only (item, text) pairs it lacks are embedded, on the driver."""
-    if not predictor.model.cfg.use_text:
-        return {}, np.zeros((1, predictor.model.cfg.text_dim), np.float32)
+    cfg = predictor.model.cfg
+    if not cfg.use_text:
+        if cfg.backbone == "pretrained_lm":  # reads the words: texts, no vectors
+            items = item_embeddings.shard_items(shard)
+            return text_index_only((text for _, text in items), cfg.text_dim)
+        return {}, np.zeros((1, cfg.text_dim), np.float32)
     text_index, table, _ = item_embeddings.refresh(
         items, item_embeddings.shard_items(shard), predictor.embedder, run_date=run_date
     )

@@ -23,9 +23,9 @@ import pandas as pd
 from behavior_model import item_embeddings, registry, report
 from behavior_model.baselines import fit_and_predict
 from behavior_model.config import LABELS, ModelConfig, TrainConfig, label_config
-from behavior_model.data import vocabulary_of
+from behavior_model.data import text_index_only, vocabulary_of
 from behavior_model.fitted import TrainedModel
-from behavior_model.promotion import decide_promotion, metrics_on_validation
+from behavior_model.promotion import choose_family, decide_promotion, metrics_on_validation
 from behavior_model.streaming import shard_fragments
 from behavior_model.text import TextEmbedder
 from behavior_model.trainer import cutoffs_for, fit_data
@@ -65,6 +65,34 @@ def input_dataset(daily: pd.DataFrame, ctx: RunContext):
     )
 
 
+FAMILIES = ("event_transformer", "pretrained_lm")
+
+
+def fit_families(data: TrainingData, cfg: TrainConfig) -> tuple[TrainedModel, str]:
+    """Fit every family of ``cfg.families`` on the same examples, in the active MLflow run (each
+    family's epochs and validation metrics under ``<family>.``, where there are several), and
+    return the best on validation (``promotion.choose_family``) with its name. Its
+    ``family_means`` holds every family's mean validation ROC-AUC."""
+    several = len(cfg.families) > 1
+    fitted: dict[str, TrainedModel] = {}
+    for family in cfg.families:
+        prefix = f"{family}." if several else ""
+        fitted[family] = fit_data(
+            data,
+            replace(cfg, model=replace(cfg.model, backbone=family)),
+            on_epoch=lambda metrics, step, p=prefix: mlflow.log_metrics(
+                {f"{p}{k}": v for k, v in metrics.items()}, step=step
+            ),
+        )
+        if several:
+            mlflow.log_metrics({f"{prefix}{k}": v for k, v in fitted[family].val_metrics.items()})
+    best, means = choose_family({f: t.val_metrics for f, t in fitted.items()})
+    log.info("model families on validation (mean ROC-AUC): %s; best %s", means, best)
+    trained = fitted[best]
+    trained.family_means = means
+    return trained, best
+
+
 def train_and_register(
     data: TrainingData, daily: pd.DataFrame, cfg: TrainConfig, ctx: RunContext
 ) -> dict:
@@ -78,9 +106,7 @@ def train_and_register(
             cfg.flat() | {"source": ctx.source, "logical_date": logical_date.isoformat()}
         )
         mlflow.log_input(input_dataset(daily, ctx), context="training")
-        trained = fit_data(
-            data, cfg, on_epoch=lambda metrics, step: mlflow.log_metrics(metrics, step=step)
-        )
+        trained, family = fit_families(data, cfg)
         mlflow.log_params(
             {
                 "val_cutoff": trained.val_cutoff.isoformat(),
@@ -112,18 +138,23 @@ def train_and_register(
             lightgbm=lightgbm,
             lightgbm_margin=cfg.lightgbm_margin,
         )
-        decision |= {"new_version": version, "champion_version": champion_version}
+        decision |= {
+            "new_version": version,
+            "champion_version": champion_version,
+            "family": family,
+            "families_val_mean_roc_auc": trained.family_means,
+        }
         mlflow.log_dict(decision, "promotion.json")
         registry.describe_version(
             name,
             version,
             description=(
-                f"Behaviour model for {ctx.source} trained as of {logical_date} "
+                f"Behaviour model ({family}) for {ctx.source} trained as of {logical_date} "
                 f"(validation cutoff {trained.val_cutoff.date()}). Promotion: {decision['reason']}."
             ),
             tags={
                 "source": ctx.source,
-                "model_family": "event_transformer",
+                "model_family": family,
                 "purchase_horizon_days": str(cfg.labels.purchase_horizon_days),
                 "churn_horizon_days": str(cfg.labels.churn_horizon_days),
                 "lookback_days": str(cfg.labels.lookback_days),
@@ -133,7 +164,7 @@ def train_and_register(
         )
         if decision["promote"]:
             registry.set_champion(name, version)
-        mlflow.set_tag("promoted", str(decision["promote"]).lower())
+        mlflow.set_tags({"promoted": str(decision["promote"]).lower(), "model_family": family})
         log.info("promotion decision: %s", json.dumps(decision))
     return {
         "run_id": run.info.run_id,
@@ -215,6 +246,8 @@ def training_data(ctx: RunContext, cfg: TrainConfig) -> tuple[ShardData, pd.Data
     def texts(model: ModelConfig, text_model_path: str | None) -> TextPayload:
         """Item text vectors for a text encoder, from the item_embeddings table."""
         if not model.use_text:
+            if model.backbone == "pretrained_lm":  # reads the words: texts, no vectors
+                return text_index_only((text for _, text in items), model.text_dim)
             return {}, np.zeros((1, model.text_dim), np.float32)
         embedder = TextEmbedder(text_model_path, cache_dir=settings.cache_dir)
         index, table, _ = item_embeddings.refresh(
@@ -233,11 +266,11 @@ def training_data(ctx: RunContext, cfg: TrainConfig) -> tuple[ShardData, pd.Data
 def run_training(ctx: RunContext, cfg: TrainConfig | None = None) -> dict:
     """Entry point for the DAG task and the CLI: train on the lake up to ``ctx.run_date``."""
     cfg = replace(cfg or TrainConfig(), labels=label_config(ctx.mapping.labels))
-    if cfg.model.backbone != "event_transformer":
+    unknown = sorted(set(cfg.families) - set(FAMILIES))
+    if unknown or not cfg.families:
         raise ValueError(
-            f"backbone {cfg.model.backbone!r}: the registry and nightly scoring serve the event "
-            "transformer only; evaluate the pretrained LM offline with `python -m "
-            "behavior_model.evaluate --families behavior_model,pretrained_lm` (issue 9)"
+            f"model families {list(cfg.families)}: training registers any of {list(FAMILIES)} "
+            "(the hybrid family is evaluated offline: python -m behavior_model.evaluate)"
         )
     data, daily = training_data(ctx, cfg)
     log.info(
@@ -260,9 +293,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--logical-date", type=date.fromisoformat, required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument(
+        "--families", default=",".join(TrainConfig.families),
+        help=f"comma-separated, from {','.join(FAMILIES)}: the best on validation is registered",
+    )  # fmt: skip
     a = p.parse_args(argv)
     ctx = RunContext.create(a.source, a.logical_date, settings=apply_process_env())
-    result = run_training(ctx, TrainConfig(device=a.device, epochs=a.epochs))
+    families = tuple(f.strip() for f in a.families.split(",") if f.strip())
+    result = run_training(ctx, TrainConfig(device=a.device, epochs=a.epochs, families=families))
     print(json.dumps(result, indent=2, default=str))
 
 

@@ -22,9 +22,14 @@ from torch.utils.data import DataLoader
 from behavior_model.calibration import fit_columns
 from behavior_model.config import LABELS, TrainConfig
 from behavior_model.data import Examples, collate
-from behavior_model.fitted import TrainedModel, resolve_device, trained_model, val_metric_dict
+from behavior_model.fitted import (
+    TrainedModel,
+    reference_of,
+    resolve_device,
+    trained_model,
+    val_metric_dict,
+)
 from behavior_model.model import BehaviorModel
-from behavior_model.monitoring import build_reference
 from behavior_model.predictor import BehaviorPredictor
 from behavior_model.text import TextEmbedder
 from behavior_model.training_data import MemoryData, TrainingData
@@ -215,15 +220,3 @@ def fit_data(
     # The drift reference: the users eligible on the last day of data, as the model scores them.
     predictor.reference = reference_of(data.table("latest"), data.predict(predictor, "latest"))
     return trained_model(predictor, data, val_labels, raw_val, val_probs, history)
-
-
-def reference_of(latest: pd.DataFrame, probs: np.ndarray) -> dict:
-    """The drift reference stored with the model: RFM inputs (raw, float64: what scoring reads
-    from its shard, so a count of 2.0 is not 1.9999998 on the other side of a decile edge) and
-    calibrated scores of the users eligible on the last day of data."""
-    cutoff = pd.Timestamp(latest["cutoff"].iloc[0]).date() if len(latest) else None
-    scores = pd.DataFrame({f"{label}_probability": probs[:, j] for j, label in enumerate(LABELS)})
-    return build_reference(
-        latest[list(FEATURE_NAMES)].reset_index(drop=True), scores,
-        described=f"{len(latest)} users eligible at {cutoff}",
-    )  # fmt: skip

@@ -18,7 +18,13 @@ shared lock on the sessionized events while it builds them (a backfill rewriting
 
 **Logical date D**: training uses events up to and including day D; the validation cutoff is the
 latest midnight whose labels are complete by then. Weekly by default; trigger it after a backfill.
-**Params.** `source` (mapping name), `device` (`auto`: CUDA with bf16 when present, else CPU).
+**Model families.** `families` lists what the run fits on the same shards: `event_transformer`
+(the CPU default) and/or `pretrained_lm` (a pretrained LM read as text, LoRA fine-tuned: give it a
+GPU). The best on validation is the candidate the gate weighs; the version's `model_family` tag
+and `promotion.json` say which, with every family's validation ROC-AUC. Nightly scoring serves
+whichever family holds `champion`.
+**Params.** `source` (mapping name), `device` (`auto`: CUDA with bf16 when present, else CPU),
+`families`.
 Compare runs with `mlflow ui --backend-store-uri sqlite:///data/mlflow/mlflow.db`.
 """
 
@@ -48,6 +54,13 @@ SETTINGS = Settings.from_env()
         "source": source_param(SETTINGS.default_source),
         "run_date": run_date_param(),
         "device": Param("auto", enum=["auto", "cpu", "cuda"], description="training device"),
+        "families": Param(
+            ["event_transformer"],
+            type="array",
+            items={"type": "string", "enum": ["event_transformer", "pretrained_lm"]},
+            minItems=1,
+            description="model families to fit; the best on validation is registered",
+        ),
     },
 )
 def behavior_model_training():
@@ -58,7 +71,8 @@ def behavior_model_training():
 
         params = context["params"]
         ctx = run_context(params["source"], run_date_of(context))
-        result = run_training(ctx, TrainConfig(device=params["device"]))
+        cfg = TrainConfig(device=params["device"], families=tuple(params["families"]))
+        result = run_training(ctx, cfg)
         return {k: v for k, v in result.items() if k != "decision"}
 
     train_behavior_model()

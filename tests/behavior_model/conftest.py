@@ -16,6 +16,15 @@ def sample_events() -> pd.DataFrame:
     return canonical_events(SampleConfig(days=60, users=1000, seed=7))
 
 
+@pytest.fixture(scope="session")
+def lm_folder(tmp_path_factory):
+    """The packaged GGUF (SmolLM2-135M), converted once per test session into a Hugging Face
+    folder (~30 to 80 s on 2 cores): every pretrained-LM test loads that folder."""
+    from behavior_model.lm import resolve_lm_folder
+
+    return resolve_lm_folder(None, tmp_path_factory.mktemp("lm_cache"))
+
+
 def events_frame(rows: list[tuple]) -> pd.DataFrame:
     """(user_id, time, event_type[, item_id]) -> canonical events."""
     df = pd.DataFrame(

@@ -10,21 +10,16 @@ import pandas as pd
 import pytest
 import torch
 
+from behavior_model.checkpoints import load_predictor
 from behavior_model.config import LMConfig, TrainConfig, label_config
 from behavior_model.data import build_examples, build_vocabulary, make_text_table
-from behavior_model.lm import HistoryEncoder, history_lines, resolve_lm_folder
+from behavior_model.lm import HistoryEncoder, LMPredictor, history_lines, resolve_lm_folder
 from behavior_model.trainer import fit
 from pipeline.sample_data import SampleConfig, canonical_events
 from pipeline.source_mapping import load_mapping
 from tests.behavior_model.conftest import events_frame
 
 LABELS = label_config(load_mapping("sample_clickstream").labels)
-
-
-@pytest.fixture(scope="module")
-def lm_folder(tmp_path_factory):
-    """The packaged GGUF, converted once into a cached Hugging Face folder."""
-    return resolve_lm_folder(None, tmp_path_factory.mktemp("lm_cache"))
 
 
 def test_the_gguf_is_converted_once(lm_folder):
@@ -111,15 +106,20 @@ def test_lora_fine_tuning_on_a_cpu(lm_folder):
     again = trained.data.predict(predictor, "val")
     np.testing.assert_allclose(again, trained.val_probabilities, atol=1e-5)
 
-
-def test_the_pipeline_refuses_to_register_the_lm_family(settings):
-    from datetime import date
-
-    from behavior_model.train import run_training
-    from pipeline.context import RunContext
-
-    cfg = TrainConfig()
-    cfg = replace(cfg, model=replace(cfg.model, backbone="pretrained_lm"))
-    ctx = RunContext.create("sample_clickstream", date(2026, 2, 1), settings=settings)
-    with pytest.raises(ValueError, match="evaluate the pretrained LM offline"):
-        run_training(ctx, cfg)
+    # The checkpoint holds the trained weights only, and scores the same once loaded (the base LM
+    # comes from its folder again): what the registry's pyfunc and the scoring executors load.
+    blob = predictor.to_bytes()
+    assert len(blob) < 0.1 * (lm_folder / "model.safetensors").stat().st_size
+    loaded = load_predictor(blob)
+    assert isinstance(loaded, LMPredictor) and loaded.calibration == predictor.calibration
+    np.testing.assert_allclose(trained.data.predict(loaded, "val"), again, atol=1e-5)
+    ex = next(trained.data.example_chunks("val", loaded.model.cfg))
+    probs, vectors = loaded.predict_with_vectors(ex)
+    assert vectors.shape == (len(ex), 576) and np.allclose(probs, again, atol=1e-5)
+    # Reasons: the RFM feature drivers, three per user and label, largest weight first.
+    drivers = loaded.explain(ex)
+    assert len(drivers) == 3 * 2 * len(ex) and drivers["driver"].str.startswith("feature:").all()
+    first = drivers.groupby(["user_id", "label"])["weight"].apply(
+        lambda w: w.abs().is_monotonic_decreasing
+    )
+    assert first.all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from behavior_model.promotion import decide_promotion
 
 
@@ -32,3 +34,24 @@ def test_promotion_rule():
     assert decide_promotion({"churn_roc_auc": 0.5, "purchase_roc_auc": 0.5}, None, margin=0.0)[
         "promote"
     ]
+
+
+def test_the_best_family_on_validation_is_the_candidate():
+    from behavior_model.promotion import choose_family
+
+    def m(churn: float, purchase: float) -> dict[str, float]:
+        return {"val_churn_roc_auc": churn, "val_purchase_roc_auc": purchase}
+
+    best, means = choose_family(
+        {"event_transformer": m(0.80, 0.70), "pretrained_lm": m(0.78, 0.74)}
+    )
+    assert best == "pretrained_lm" and means == pytest.approx(
+        {"event_transformer": 0.75, "pretrained_lm": 0.76}
+    )
+    # A worse family is never the candidate, whatever its order; ties go to the first listed.
+    assert choose_family({"a": m(0.6, 0.6), "b": m(0.7, 0.7)})[0] == "b"
+    assert choose_family({"a": m(0.7, 0.7), "b": m(0.7, 0.7)})[0] == "a"
+    # An undefined metric (one class in validation) never beats a defined one.
+    assert choose_family({"a": m(float("nan"), 0.9), "b": m(0.51, 0.5)})[0] == "b"
+    with pytest.raises(ValueError, match="no model family"):
+        choose_family({})

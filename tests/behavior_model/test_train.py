@@ -6,12 +6,15 @@ from dataclasses import replace
 from datetime import date
 
 import mlflow
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from behavior_model import registry
 from behavior_model.config import TrainConfig
 from behavior_model.train import run_training
+from jobs.spark import get_spark
 from pipeline.context import RunContext
 from pipeline.sample_data import SampleConfig, canonical_events
 from pipeline.source_mapping import load_mapping
@@ -112,3 +115,77 @@ def test_horizons_come_from_the_mapping_and_each_source_has_its_own_champion(iso
         assert val == pd.Timestamp("2026-02-20", tz="UTC") - pd.Timedelta(
             days=labels.churn_horizon_days
         )
+
+
+@pytest.mark.slow
+def test_one_champion_across_families_and_the_lm_family_is_served(isolated_settings, lm_folder):
+    """Training fits every configured family on the same shards and registers the best on
+    validation, never the worse; the registry's pyfunc and the scoring executors serve the
+    pretrained LM like the event transformer."""
+    from behavior_model.config import LMConfig
+    from behavior_model.lm import LMPredictor
+    from behavior_model.spark_scoring import ScoringPayload, score_table, text_payload
+    from behavior_model.training_data import ShardData
+
+    events = canonical_events(SampleConfig(days=40, users=80, seed=4))
+    ctx = RunContext(isolated_settings, SAMPLE, date(2026, 2, 9))
+    write_sessionized(ctx.lake, events)
+    lm = LMConfig(model_path=str(lm_folder), token_budget=48, epochs=1, batch_size=8)
+    # The event transformer deliberately worse (one epoch at a learning rate that cannot move
+    # its weights): the LM, which reads the same users' histories as text, must win.
+    cfg = TrainConfig(
+        device="cpu", pretrain_epochs=0, epochs=1, learning_rate=1e-7, lm=lm,
+        families=("event_transformer", "pretrained_lm"),
+    )  # fmt: skip
+    result = run_training(ctx, cfg)
+    d = result["decision"]
+    means = d["families_val_mean_roc_auc"]
+    assert set(means) == {"event_transformer", "pretrained_lm"}
+    assert means["pretrained_lm"] > means["event_transformer"], means
+    assert d["family"] == "pretrained_lm"  # the better family on validation, not the worse
+    assert d["new_mean_roc_auc"] == pytest.approx(means["pretrained_lm"], abs=1e-6)
+    assert result["promoted"] and result["model_version"] == "1"
+    assert registry.resolve_champion(ctx.registered_model_name) == "1"
+    client = mlflow.MlflowClient()
+    version = client.get_model_version(ctx.registered_model_name, "1")
+    assert (
+        version.tags["model_family"] == "pretrained_lm" and "(pretrained_lm)" in version.description
+    )
+    run = mlflow.get_run(result["run_id"])
+    assert run.data.tags["model_family"] == "pretrained_lm"
+    for family in means:
+        assert f"{family}.val_churn_roc_auc" in run.data.metrics
+
+    # The one pyfunc serves the LM version.
+    lm_predictor = registry.load_version(ctx.registered_model_name, "1")
+    assert isinstance(lm_predictor, LMPredictor)
+    cutoff = pd.Timestamp("2026-02-10", tz="UTC")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{ctx.registered_model_name}@champion")
+    naive = events.assign(
+        event_time=events["event_time"].dt.tz_localize(None)
+    )  # UTC, as MLflow wants
+    served = pyfunc.predict(naive, params={"cutoff": cutoff.isoformat()})
+    direct = lm_predictor.predict_users(events, cutoff)
+    assert len(served) > 20
+    pd.testing.assert_frame_equal(served.reset_index(drop=True), direct.reset_index(drop=True))
+    # ... and so does the scoring executors' function, on the run's validation shard.
+    shard = ctx.lake.training_examples / f"cutoff_date={pd.Timestamp(result['val_cutoff']).date()}"
+    spark = get_spark(isolated_settings, "test-lm-scoring")
+    text_index, text_table = text_payload(
+        spark.read.parquet(str(shard)), lm_predictor, items=ctx.lake.item_embeddings,
+        run_date=ctx.run_date,
+    )  # fmt: skip
+    assert text_index  # the LM reads the item texts as words
+    table = pq.read_table(shard)
+    payload = ScoringPayload("lm:1", lm_predictor.to_bytes(), text_index, text_table)
+    scored = score_table(table, payload).to_pandas()
+    files = {"val": [str(f) for f in sorted(shard.rglob("*.parquet"))]}
+    data = ShardData([], cutoff, lm_predictor.vocab, (text_index, text_table), files=files)
+    expected = pd.DataFrame(
+        data.predict(lm_predictor, "val"), columns=["churn", "purchase"],
+        index=data.table("val")["user_id"],
+    ).loc[scored["user_id"]]  # fmt: skip
+    np.testing.assert_allclose(scored["churn_probability"], expected["churn"], atol=1e-5)
+    np.testing.assert_allclose(scored["purchase_probability"], expected["purchase"], atol=1e-5)
+    assert len(scored["vector"].iloc[0]) == 576
+    assert all(e["driver"].startswith("feature:") for row in scored["explanations"] for e in row)
