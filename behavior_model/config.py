@@ -101,6 +101,10 @@ class TrainConfig:
     restore_best_epoch: bool = True
     # Platt scaling per label on the validation cutoff's logits: ranking unchanged, ECE down.
     calibrate: bool = True
+    # The base rate Platt's intercept is moved to: "pooled" (every labelled cutoff, training and
+    # validation: base rates move month to month, the last cutoff is one draw) or "validation"
+    # (the validation cutoff's own). behavior_model.calibration says why.
+    calibration_prior: str = "pooled"
     # The model families a training run fits on the same examples (ModelConfig.backbone values):
     # the best on validation (mean ROC-AUC) is the candidate the promotion gate weighs against the
     # champion, and is what the registered version holds. The pretrained LM wants a GPU.

@@ -73,9 +73,12 @@ def metrics_table(records: list[dict]) -> str:
     lines = [head, "|" + "---|" * 11]
     for r in records:
         ci = f"{_f(r['roc_auc'])} [{_f(r['roc_auc_low'])}, {_f(r['roc_auc_high'])}]"
-        ece = _f(r["ece"]) + (
-            f" (raw {_f(r['ece_uncalibrated'])})" if r.get("ece_uncalibrated") is not None else ""
-        )
+        ece = _f(r["ece"])
+        if r.get("ece_uncalibrated") is not None:
+            ece += f" (raw {_f(r['ece_uncalibrated'])}"
+            if r.get("ece_validation_prior") is not None:
+                ece += f"; last-cutoff prior {_f(r['ece_validation_prior'])}"
+            ece += ")"
         lines.append(
             f"| {r['test_cutoff'][:10]} | {r['label']} | {r['model']} | {r['n_users']:,} | {_f(r['positive_rate'])} "
             f"| {ci} | {_f(r['pr_auc'])} | {_f(r['log_loss'])} | {_f(r['brier'])} | {ece} | {_f(r['lift_top_decile'], '.2f')} |"
@@ -156,7 +159,10 @@ def markdown(source: str, records: list[dict]) -> str:
                 "## Margin over the best baseline",
                 margins_table(records),
                 "## Every model",
-                "ECE shows the calibrated value and, in brackets, the uncalibrated one.",
+                "ECE shows the calibrated value (Platt fitted on the validation cutoff, its intercept "
+                "moved to the base rate pooled over every labelled cutoff: `behavior_model/calibration.py`) "
+                "and, in brackets, the uncalibrated one and the one with the validation cutoff's own base "
+                "rate.",
                 metrics_table(records),
                 "## Runs",
                 runs_table(records),

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from behavior_model.baselines import fit_and_predict, labelled_rows
+from behavior_model.calibration import apply_columns, fit_columns
 from behavior_model.config import LABELS, LabelConfig, LMConfig, TrainConfig
 from behavior_model.eval_report import add_margins, markdown, metrics_table, run_environment
 from behavior_model.fitted import resolve_device
@@ -149,10 +150,14 @@ def evaluate(
             raise AssertionError("transformer and baselines disagree on the eligible test users")
         probs = trained.predictor.predict_examples(ex)
         raw = trained.predictor.predict_examples(ex, calibrated=False)
+        # The calibration ablation: Platt with the validation cutoff's own base rate.
+        raw_val = trained.data.predict(trained.predictor, "val", calibrated=False)
+        last_prior = apply_columns(raw, fit_columns(raw_val, trained.data.labels("val"), LABELS))
         for j, label in enumerate(LABELS):
             preds[label][name] = probs[:, j]
             extra[f"{name}/{label}"] = {
                 "ece_uncalibrated": binary_metrics(test_y[label], raw[:, j])["ece"],
+                "ece_validation_prior": binary_metrics(test_y[label], last_prior[:, j])["ece"],
                 "train_seconds": round(time.time() - t0, 1),
             }
         log.info("%s trained and scored in %.0fs", name, time.time() - t0)

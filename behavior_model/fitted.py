@@ -38,6 +38,20 @@ class TrainedModel:
     family_means: dict[str, float] = field(default_factory=dict)
 
 
+def calibration_priors(data: TrainingData, cfg) -> dict[str, float] | None:
+    """The base rates Platt's intercepts move to (``TrainConfig.calibration_prior``): pooled over
+    the training and validation examples, or None (the validation cutoff's own)."""
+    if cfg.calibration_prior == "validation":
+        return None
+    if cfg.calibration_prior != "pooled":
+        raise ValueError(f"calibration_prior {cfg.calibration_prior!r}: 'pooled' or 'validation'")
+    train, val = data.labels("train"), data.labels("val")
+    return {
+        label: float(np.concatenate([train[label], val[label]]).astype(float).mean())
+        for label in LABELS
+    }
+
+
 def val_metric_dict(labels: dict[str, np.ndarray], probs: np.ndarray) -> dict[str, float]:
     """Stable metric names: val_<label>_<metric>."""
     return label_metrics(labels, probs, LABELS, prefix="val_")

@@ -42,7 +42,13 @@ from torch import nn
 from behavior_model.calibration import apply_columns, fit_columns
 from behavior_model.config import LABELS, LabelConfig, LMConfig, ModelConfig, TrainConfig
 from behavior_model.data import Examples, Vocabulary, build_examples, make_text_table, utc_timestamp
-from behavior_model.fitted import reference_of, resolve_device, trained_model, val_metric_dict
+from behavior_model.fitted import (
+    calibration_priors,
+    reference_of,
+    resolve_device,
+    trained_model,
+    val_metric_dict,
+)
 from behavior_model.model import RFMContext
 from pipeline.contracts import EVENT_TYPES, FEATURE_NAMES
 
@@ -476,7 +482,9 @@ def fit_lm(
     model.load_state_dict(best[1], strict=False)
     raw_val = best[2]
     if cfg.calibrate:
-        predictor.calibration = fit_columns(raw_val, val_labels, LABELS)
+        predictor.calibration = fit_columns(
+            raw_val, val_labels, LABELS, priors=calibration_priors(data, cfg)
+        )
     # The best epoch's raw validation probabilities, calibrated: no second pass over the LM.
     val_probs = apply_columns(raw_val, predictor.calibration)
     model.to("cpu")

@@ -24,6 +24,7 @@ from behavior_model.config import LABELS, TrainConfig
 from behavior_model.data import Examples, collate
 from behavior_model.fitted import (
     TrainedModel,
+    calibration_priors,
     reference_of,
     resolve_device,
     trained_model,
@@ -214,7 +215,9 @@ def fit_data(
     with autocast:
         raw_val = data.predict(predictor, "val")
     if cfg.calibrate:
-        predictor.calibration = fit_columns(raw_val, val_labels, LABELS)
+        predictor.calibration = fit_columns(
+            raw_val, val_labels, LABELS, priors=calibration_priors(data, cfg)
+        )
     model.to("cpu")
     val_probs = data.predict(predictor, "val")
     # The drift reference: the users eligible on the last day of data, as the model scores them.

@@ -64,3 +64,30 @@ def test_paired_auc_difference_and_its_interval():
     d2, lo2, hi2 = paired_auc_difference(y, signal, weaker, n=200)
     assert lo2 <= d2 <= hi2 and hi2 - lo2 < 0.03
     assert all(np.isnan(paired_auc_difference(np.ones(5), signal[:5], noise[:5])))
+
+
+def test_platt_intercept_moves_to_the_pooled_base_rate():
+    from behavior_model.calibration import apply_columns, fit_columns, fit_platt
+
+    rng = np.random.default_rng(5)
+
+    def draw(rate: float, n: int = 20000):
+        """The same class-conditional scores, a different base rate: a pure prior shift."""
+        y = (rng.random(n) < rate).astype(int)
+        p = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + 1.5 * y - 0.75)))
+        return y, p
+
+    y_val, p_val = draw(0.5)  # the validation cutoff's rate
+    y_new, p_new = draw(0.3)  # a later date's
+    a, b = fit_platt(p_val, y_val)
+    ((a2, b2),) = fit_columns(p_val[:, None], {"churn": y_val}, ["churn"], priors={"churn": 0.3})
+    assert a2 == a  # the slope (the ranking and its spread) is untouched
+    logit = lambda r: np.log(r / (1 - r))  # noqa: E731
+    assert b2 - b == pytest.approx(logit(0.3) - logit(y_val.mean()))
+    at_val = apply_columns(p_new[:, None], [(a, b)])[:, 0]
+    moved = apply_columns(p_new[:, None], [(a2, b2)])[:, 0]
+    # Where the base rate really moved to the prior, the moved intercept is calibrated there.
+    assert abs(moved.mean() - y_new.mean()) < 0.01 < abs(at_val.mean() - y_new.mean())
+    assert expected_calibration_error(y_new, moved) < 0.5 * expected_calibration_error(
+        y_new, at_val
+    )
