@@ -23,7 +23,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.util
-import io
 import json
 import logging
 import random
@@ -50,6 +49,7 @@ from behavior_model.fitted import (
     val_metric_dict,
 )
 from behavior_model.model import RFMContext
+from behavior_model.serving import Predictor
 from pipeline.contracts import EVENT_TYPES, FEATURE_NAMES
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class LMBehaviorModel(RFMContext, nn.Module):
         return logits, loss
 
 
-class LMPredictor:
+class LMPredictor(Predictor):
     """Scores ``Examples`` with a fine-tuned LM, with the interface of ``BehaviorPredictor``
     (``vocab``, ``model.cfg``, ``examples``, ``predict_examples``, ``predict_with_vectors``,
     ``predict_users``, ``explain``, ``save``/``load``): the registry's pyfunc and Spark scoring
@@ -286,18 +286,6 @@ class LMPredictor:
                 vectors[idx] = vec.float().cpu().numpy()
         return (apply_columns(probs, self.calibration) if calibrated else probs), vectors
 
-    def predict_users(self, events: pd.DataFrame, cutoff) -> pd.DataFrame:
-        """Scores for every user eligible at ``cutoff``, from events strictly before it."""
-        ex = self.examples(events, cutoff, with_labels=False)
-        probs = self.predict_examples(ex)
-        return pd.DataFrame(
-            {
-                "user_id": ex.user_id,
-                "churn_probability": probs[:, 0].astype(float),
-                "purchase_probability": probs[:, 1].astype(float),
-            }
-        )
-
     @torch.no_grad()
     def explain(self, ex: Examples, *, top_k: int = 3) -> pd.DataFrame:
         """The reasons behind each score: the RFM feature drivers (``explain.feature_attributions``;
@@ -316,12 +304,11 @@ class LMPredictor:
             self.model, ex, top_k=top_k, batch_size=self.lm.batch_size * 2, attribute=attribute
         )
 
-    def _checkpoint(self) -> dict:
+    def checkpoint(self) -> dict:
         trained = {n for n, p in self.model.named_parameters() if p.requires_grad}
         state = self.model.state_dict()
         keep = {k for k in state if k in trained or not k.startswith("backbone.")}
         return {
-            "family": self.family,
             "model_config": asdict(self.model.cfg),
             "label_config": asdict(self.labels),
             # The base LM is found again from its path on the loading machine (its own cache).
@@ -332,15 +319,6 @@ class LMPredictor:
             # The trained weights only (LoRA adapters, heads, context): the base LM is not copied.
             "state_dict": {k: state[k].detach().cpu() for k in sorted(keep)},
         }
-
-    def save(self, path: Path | io.BytesIO) -> Path | io.BytesIO:
-        torch.save(self._checkpoint(), path)
-        return path
-
-    def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        self.save(buffer)
-        return buffer.getvalue()
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, *, device: str = "cpu") -> LMPredictor:

@@ -21,10 +21,11 @@ from behavior_model.data import (
     utc_timestamp,
 )
 from behavior_model.model import BehaviorModel
+from behavior_model.serving import Predictor
 from behavior_model.text import TextEmbedder
 
 
-class BehaviorPredictor:
+class BehaviorPredictor(Predictor):
     """The event transformer's predictor (``checkpoints.load_predictor`` opens any family's)."""
 
     family = "event_transformer"
@@ -103,45 +104,22 @@ class BehaviorPredictor:
         v = np.concatenate(vectors) if vectors else np.zeros((0, hidden), np.float32)
         return (apply_columns(p, self.calibration) if calibrated else p), v
 
-    def predict_users(self, events: pd.DataFrame, cutoff) -> pd.DataFrame:
-        """Scores for every user eligible at ``cutoff``, from events strictly before it."""
-        ex = self.examples(events, cutoff, with_labels=False)
-        probs = self.predict_examples(ex)
-        return pd.DataFrame(
-            {
-                "user_id": ex.user_id,
-                "churn_probability": probs[:, 0].astype(float),
-                "purchase_probability": probs[:, 1].astype(float),
-            }
-        )
-
     def explain(self, ex: Examples, *, top_k: int = 3) -> pd.DataFrame:
         """The reasons behind each score (``behavior_model.explain``)."""
         from behavior_model.explain import explain
 
         return explain(self.model, ex, top_k=top_k)
 
-    def save(self, path: Path | io.BytesIO) -> Path | io.BytesIO:
-        """The checkpoint, to a file or a buffer (``to_bytes``: what Spark ships to executors)."""
-        torch.save(
-            {
-                "family": self.family,
-                "model_config": asdict(self.model.cfg),
-                "label_config": asdict(self.labels),
-                "vocab": self.vocab.to_dict(),
-                "text_model_path": self.text_model_path,
-                "calibration": self.calibration,
-                "reference": self.reference,
-                "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
-            },
-            path,
-        )
-        return path
-
-    def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        self.save(buffer)
-        return buffer.getvalue()
+    def checkpoint(self) -> dict:
+        return {
+            "model_config": asdict(self.model.cfg),
+            "label_config": asdict(self.labels),
+            "vocab": self.vocab.to_dict(),
+            "text_model_path": self.text_model_path,
+            "calibration": self.calibration,
+            "reference": self.reference,
+            "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
+        }
 
     @classmethod
     def load(cls, path: Path | io.BytesIO, *, device: str = "cpu") -> BehaviorPredictor:
