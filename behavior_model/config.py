@@ -36,6 +36,13 @@ class ModelConfig:
     dropout: float = 0.1
     # Last N events before the cutoff; recent behaviour carries most of the signal.
     max_events: int = 64
+    # What one position of the event transformer is (issue 9, item 3): "event", or "basket": a
+    # user's consecutive events at most ``basket_gap_minutes`` apart (0 = the same timestamp: one
+    # invoice; 30 = a session) become one token, its items and item texts pooled, its spend and
+    # line count as numbers, so the same positions reach much further back (raise max_events:
+    # it still bounds the events read). The pretrained LM always reads events.
+    token_unit: str = "event"
+    basket_gap_minutes: float = 0.0
     # Items: the top-K most frequent get their own embedding, the long tail shares hashed buckets.
     item_vocab_size: int = 2000
     item_hash_buckets: int = 256
@@ -49,6 +56,19 @@ class ModelConfig:
     # to rediscover what an analyst computes in one line. 0 = off; fit() sets the width.
     use_context: bool = True
     context_dim: int = 0
+
+    def __post_init__(self) -> None:
+        if self.token_unit not in ("event", "basket"):
+            raise ValueError(f"unknown token_unit {self.token_unit!r}: 'event' or 'basket'")
+
+    @property
+    def reads_baskets(self) -> bool:
+        return self.token_unit == "basket" and self.backbone == "event_transformer"
+
+    @property
+    def n_numeric(self) -> int:
+        """Numbers per token: price, quantity (event); spend, lines, quantity (basket)."""
+        return 3 if self.reads_baskets else 2
 
 
 @dataclass
@@ -88,6 +108,12 @@ class TrainConfig:
     n_train_cutoffs: int = 4
     cutoff_step_days: int = 7
     pretrain_epochs: int = 2
+    # Contrastive pre-training beside next-event prediction (issue 9, item 3): two random
+    # contiguous crops (each at least half the history) of the same user are positives, the
+    # batch's other examples negatives (InfoNCE at this temperature), the loss added with this
+    # weight. 0 = next-event prediction alone.
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.1
     # Validation ROC-AUC peaks around epoch 3 on the sample; more epochs only overfit.
     epochs: int = 4
     batch_size: int = 128

@@ -115,6 +115,11 @@ class Examples:
     # The item texts behind tokens["text"] (text -> row; row 0 = no text): what a language model
     # reads (behavior_model.lm). Shared with the builder, never copied.
     text_index: dict[str, int] = field(default_factory=dict)
+    # Basket tokens (ModelConfig.token_unit = "basket"): the positions above are baskets
+    # (``event_time`` = the basket's first event) and these are their events, per event "item",
+    # "category" and "text" ids, the events of basket k at member_offsets[k]:member_offsets[k + 1].
+    members: dict[str, np.ndarray] | None = None
+    member_offsets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.user_id)
@@ -171,7 +176,7 @@ def build_examples(
     offsets = np.concatenate([[0], np.cumsum(sizes.to_numpy())]).astype(np.int64)
     event_time = hist["event_time"].dt.tz_localize(None).to_numpy().astype("datetime64[us]")
     naive_cutoff = cutoff.tz_localize(None).to_datetime64().astype("datetime64[us]")
-    tokens = event_tokens(
+    seq = sequence_inputs(
         {c: hist[c] for c in ("event_type", "item_id", "category", "item_text")},
         price=hist["price"].to_numpy(dtype=float, na_value=np.nan),
         quantity=hist["quantity"].to_numpy(dtype=float, na_value=np.nan),
@@ -192,15 +197,130 @@ def build_examples(
         context=context,
         features=raw.to_numpy(dtype=np.float64),
         cutoff=np.full(len(users), naive_cutoff),
-        offsets=offsets,
-        tokens=tokens,
-        event_time=event_time,
         text_table=text_table,
         text_index=text_index,
+        **seq,
     )
     if with_labels:
         ex.purchase, ex.churn = make_labels(events, users, cutoff, labels)
     return ex
+
+
+def time_tokens(
+    event_time: np.ndarray, offsets: np.ndarray, cutoffs: np.ndarray, time_buckets: int
+) -> dict[str, np.ndarray]:
+    """Per position: log-bucketed time since the previous position of the same user (the first
+    has none) and age before the cutoff, UTC hour and weekday."""
+    t_us = event_time.astype("datetime64[us]").astype(np.int64)
+    lengths = np.diff(offsets)
+    gap = np.empty(len(t_us), dtype=np.float64)
+    gap[1:] = (t_us[1:] - t_us[:-1]) / 1e6
+    gap[offsets[:-1][lengths > 0]] = -1.0
+    cutoff_us = np.repeat(cutoffs.astype("datetime64[us]").astype(np.int64), lengths)
+    days = np.floor_divide(t_us, 86_400_000_000)
+    return {
+        "gap": time_bucket(gap, time_buckets),
+        "age": time_bucket((cutoff_us - t_us) / 1e6, time_buckets),
+        "hour": (np.floor_divide(t_us, 3_600_000_000) % 24).astype(np.int64),
+        "weekday": ((days + 3) % 7).astype(np.int64),  # 1970-01-01 was a Thursday; Monday = 0
+    }
+
+
+def sequence_inputs(
+    text_columns: dict[str, pd.Series],
+    *,
+    price: np.ndarray,
+    quantity: np.ndarray,
+    event_time: np.ndarray,
+    offsets: np.ndarray,
+    cutoffs: np.ndarray,
+    model: ModelConfig,
+    vocab: Vocabulary,
+    text_index: dict[str, int],
+) -> dict[str, object]:
+    """The ``Examples`` fields of the sequence (tokens, event_time, offsets and, for basket
+    tokens, members and member_offsets) from the events of consecutive users; ``event_tokens``
+    has the arguments."""
+    tokens = event_tokens(
+        text_columns, price=price, quantity=quantity, event_time=event_time, offsets=offsets,
+        cutoffs=cutoffs, model=model, vocab=vocab, text_index=text_index,
+    )  # fmt: skip
+    if not model.reads_baskets:
+        return {"tokens": tokens, "event_time": event_time, "offsets": offsets}
+    return baskets(
+        tokens, price=price, quantity=quantity, event_time=event_time, offsets=offsets,
+        cutoffs=cutoffs, model=model,
+    )  # fmt: skip
+
+
+# A basket's type is the furthest its events went: a visit with a purchase is a purchase.
+BASKET_TYPE_ORDER = ("view", "wishlist", "cart", "return", "purchase")
+
+
+def baskets(
+    tokens: dict[str, np.ndarray],
+    *,
+    price: np.ndarray,
+    quantity: np.ndarray,
+    event_time: np.ndarray,
+    offsets: np.ndarray,
+    cutoffs: np.ndarray,
+    model: ModelConfig,
+) -> dict[str, object]:
+    """Per-event tokens collapsed into basket tokens (``ModelConfig.token_unit = "basket"``).
+
+    A user's event starts a new basket when it comes more than ``basket_gap_minutes`` after the
+    previous one (events are time-ordered per user). A basket's time is its first event's (gap,
+    age, hour, weekday as for events), its type the furthest in ``BASKET_TYPE_ORDER``, its
+    numbers log1p of spend (sum of price x quantity over lines with both positive), of its line
+    count and of its total positive quantity. Its events' item, category and text ids stay as
+    ``members``: the model pools their embeddings, and pre-training predicts every one of them.
+    """
+    n = len(event_time)
+    lengths = np.diff(offsets)
+    user_of = np.repeat(np.arange(len(lengths)), lengths)
+    t_us = event_time.astype("datetime64[us]").astype(np.int64)
+    new = np.ones(n, dtype=bool)
+    new[1:] = (user_of[1:] != user_of[:-1]) | (
+        t_us[1:] - t_us[:-1] > model.basket_gap_minutes * 60e6
+    )
+    starts = np.flatnonzero(new)
+    member_offsets = np.append(starts, n).astype(np.int64)
+    per_user = np.bincount(user_of[starts], minlength=len(lengths))
+    basket_offsets = np.concatenate([[0], np.cumsum(per_user)]).astype(np.int64)
+    basket_time = event_time[starts]
+
+    rank_of_type = np.zeros(len(EVENT_TYPE_IDS) + 1, dtype=np.int64)  # padding ranks lowest
+    for r, t in enumerate(BASKET_TYPE_ORDER, start=1):
+        rank_of_type[EVENT_TYPE_IDS[t]] = r
+    type_of_rank = np.argsort(rank_of_type)  # rank -> type id (ranks are a permutation)
+    q = np.clip(np.nan_to_num(quantity, nan=0.0), 0, None)
+    p = np.clip(np.nan_to_num(price, nan=0.0), 0, None)
+
+    def per_basket(values: np.ndarray, ufunc=np.add) -> np.ndarray:
+        return ufunc.reduceat(values, starts) if n else values[:0]
+
+    numeric = np.stack(
+        [
+            np.log1p(per_basket(p * q)),
+            np.log1p(np.diff(member_offsets).astype(np.float64)),
+            np.log1p(per_basket(q)),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return {
+        "tokens": time_tokens(basket_time, basket_offsets, cutoffs, model.time_buckets)
+        | {
+            "event_type": type_of_rank[
+                per_basket(rank_of_type[tokens["event_type"]], np.maximum)
+            ].astype(np.int64),
+            "numeric": numeric,
+        },
+        "event_time": basket_time,
+        "offsets": basket_offsets,
+        "members": {k: tokens[k] for k in ("item", "category", "text")},
+        "member_offsets": member_offsets,
+    }
 
 
 def event_tokens(
@@ -222,16 +342,7 @@ def event_tokens(
     the Spark shards): the time since the previous event is measured within the events read (the
     first one has none), hours and weekdays are UTC.
     """
-    t_us = event_time.astype("datetime64[us]").astype(np.int64)
-    lengths = np.diff(offsets)
-    gap = np.empty(len(t_us), dtype=np.float64)
-    gap[1:] = (t_us[1:] - t_us[:-1]) / 1e6
-    starts = offsets[:-1][lengths > 0]
-    gap[starts] = -1.0
-    cutoff_us = np.repeat(cutoffs.astype("datetime64[us]").astype(np.int64), lengths)
-    age = (cutoff_us - t_us) / 1e6
-    days = np.floor_divide(t_us, 86_400_000_000)
-    return {
+    return time_tokens(event_time, offsets, cutoffs, model.time_buckets) | {
         "event_type": pd.Series(text_columns["event_type"], copy=False)
         .map(EVENT_TYPE_IDS)
         .fillna(0)
@@ -239,10 +350,6 @@ def event_tokens(
         .to_numpy(),
         "item": vocab.item_index(pd.Series(text_columns["item_id"], copy=False)),
         "category": vocab.category_index(pd.Series(text_columns["category"], copy=False)),
-        "gap": time_bucket(gap, model.time_buckets),
-        "age": time_bucket(age, model.time_buckets),
-        "hour": (np.floor_divide(t_us, 3_600_000_000) % 24).astype(np.int64),
-        "weekday": ((days + 3) % 7).astype(np.int64),  # 1970-01-01 was a Thursday; Monday = 0
         "text": pd.Series(text_columns["item_text"], copy=False)
         .map(text_index)
         .fillna(0)
@@ -306,7 +413,7 @@ def examples_from_arrow(
     cutoffs = (
         table.column("cutoff").combine_chunks().cast(pa.int64()).to_numpy().view("datetime64[us]")
     )
-    tokens = event_tokens(
+    seq = sequence_inputs(
         {c: column(c).to_pandas() for c in ("event_type", "item_id", "category", "item_text")},
         price=column("price").to_numpy(zero_copy_only=False).astype(float),
         quantity=column("quantity").cast(pa.float64()).to_numpy(zero_copy_only=False),
@@ -327,13 +434,11 @@ def examples_from_arrow(
     ex = Examples(
         user_id=np.asarray(table.column("user_id").to_pylist(), dtype=object),
         cutoff=cutoffs,
-        offsets=offsets,
-        tokens=tokens,
-        event_time=event_time,
         context=context,
         features=raw,
         text_table=text_table,
         text_index=text_index,
+        **seq,
     )
     if with_labels:
         if table.column("purchase").null_count or table.column("churn").null_count:
@@ -375,6 +480,13 @@ def concat_examples(parts: list[Examples]) -> Examples:
     if not parts:
         raise ValueError("no examples: no eligible users at any cutoff")
     shifts = np.cumsum([0] + [p.n_events for p in parts[:-1]])
+    members = member_offsets = None
+    if parts[0].members is not None:
+        members = {k: np.concatenate([p.members[k] for p in parts]) for k in parts[0].members}
+        member_shifts = np.cumsum([0] + [p.member_offsets[-1] for p in parts[:-1]])
+        member_offsets = np.concatenate(
+            [[0]] + [p.member_offsets[1:] + s for p, s in zip(parts, member_shifts, strict=True)]
+        )
     return Examples(
         user_id=np.concatenate([p.user_id for p in parts]),
         cutoff=np.concatenate([p.cutoff for p in parts]),
@@ -389,6 +501,8 @@ def concat_examples(parts: list[Examples]) -> Examples:
         features=np.concatenate([p.features for p in parts]),
         text_table=parts[0].text_table,
         text_index=parts[0].text_index,
+        members=members,
+        member_offsets=member_offsets,
     )
 
 
@@ -407,10 +521,37 @@ def collate(ex: Examples, idx: list[int]) -> dict[str, torch.Tensor]:
         padded = np.zeros((B, T, *v.shape[1:]), dtype=v.dtype)
         padded[b_index, t_index] = v[rows]
         out[k] = torch.from_numpy(padded)
-    out["text_vectors"] = torch.from_numpy(ex.text_table[out["text"].numpy()])  # (B, T, D)
+    if ex.members is None:
+        out["text_vectors"] = torch.from_numpy(ex.text_table[out["text"].numpy()])  # (B, T, D)
+    else:
+        out |= collate_members(ex, rows, b_index * T + t_index, B * T)
+        out["text_vectors"] = out["text_vectors"].view(B, T, -1)
     out["attention_mask"] = torch.from_numpy(mask)
     out["context"] = torch.from_numpy(ex.context[np.asarray(idx)])  # (B, F)
     out["lengths"] = torch.from_numpy(lengths.astype(np.int64))
     if ex.purchase is not None:
         out["targets"] = torch.from_numpy(np.stack([ex.churn[idx], ex.purchase[idx]], axis=1))
     return out
+
+
+def collate_members(
+    ex: Examples, rows: np.ndarray, slots: np.ndarray, n_slots: int
+) -> dict[str, torch.Tensor]:
+    """Basket tokens' events, flat: ``member_<id>`` and ``member_slot`` (the basket's position in
+    the padded (B * T) batch), ``member_weight`` (1 / the basket's size: pooling is a mean) and
+    ``text_vectors`` (n_slots, D), each basket's mean item-text vector (a linear projection of
+    the mean is the mean of the projections)."""
+    lo, hi = ex.member_offsets[rows], ex.member_offsets[rows + 1]
+    sizes = hi - lo
+    member_rows = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
+    slot = np.repeat(slots, sizes)
+    weight = np.repeat(1.0 / np.maximum(sizes, 1), sizes).astype(np.float32)
+    text = np.zeros((n_slots, ex.text_table.shape[1]), dtype=np.float32)
+    if len(member_rows):  # a basket's events are contiguous, and every basket has one
+        vectors = ex.text_table[ex.members["text"][member_rows]] * weight[:, None]
+        text[slots] = np.add.reduceat(vectors, np.cumsum(sizes) - sizes, axis=0)
+    return {f"member_{k}": torch.from_numpy(v[member_rows]) for k, v in ex.members.items()} | {
+        "member_slot": torch.from_numpy(slot.astype(np.int64)),
+        "member_weight": torch.from_numpy(weight),
+        "text_vectors": torch.from_numpy(text),
+    }

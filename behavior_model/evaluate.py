@@ -37,7 +37,7 @@ import pandas as pd
 
 from behavior_model.baselines import fit_and_predict, labelled_rows
 from behavior_model.calibration import apply_columns, fit_columns
-from behavior_model.config import LABELS, LabelConfig, LMConfig, TrainConfig
+from behavior_model.config import LABELS, LabelConfig, LMConfig, ModelConfig, TrainConfig
 from behavior_model.eval_report import add_margins, markdown, metrics_table, run_environment
 from behavior_model.fitted import resolve_device
 from behavior_model.hybrid import HybridModel, cross_fit_sequence, with_sequence
@@ -243,6 +243,19 @@ def log_to_mlflow(settings: Settings, source: str, records: list[dict], files: l
     return run.info.run_id
 
 
+def training_dates(listed: str, every: int | None = None) -> list[date]:
+    """The training cutoff dates: the comma-separated list, or with ``every`` (days) a rolling
+    series from its first date to its last (which stays the last: the validation cutoff)."""
+    dates = sorted(date.fromisoformat(d.strip()) for d in listed.split(",") if d.strip())
+    if every is None:
+        return dates
+    if every < 1 or len(dates) < 2:
+        raise ValueError("--train-every needs a positive number of days and two --train-cutoffs")
+    first, last = dates[0], dates[-1]
+    rolling = [first + timedelta(days=k) for k in range(0, (last - first).days, every)]
+    return [*rolling, last]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--source", required=True, help="mapping name or path to a mapping file")
@@ -266,6 +279,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--max-events", type=int, default=64)
+    p.add_argument(
+        "--token-unit", choices=("event", "basket"), default=ModelConfig.token_unit,
+        help="the event transformer's positions: events, or baskets (raise --max-events)",
+    )  # fmt: skip
+    p.add_argument("--basket-gap-minutes", type=float, default=ModelConfig.basket_gap_minutes)
+    p.add_argument(
+        "--contrastive-weight", type=float, default=TrainConfig.contrastive_weight,
+        help="contrastive pre-training beside next-event prediction (0 = off)",
+    )  # fmt: skip
+    p.add_argument(
+        "--train-every", type=int, metavar="DAYS",
+        help="rolling cutoffs: every DAYS days from the first --train-cutoffs date to the last",
+    )  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--no-ablations", action="store_true")
     p.add_argument(
@@ -313,8 +339,9 @@ def main(argv: list[str] | None = None) -> None:
         token_budget=a.lm_token_budget, epochs=a.lm_epochs,
     )  # fmt: skip
     cfg = TrainConfig(
-        labels=labels, device=a.device, epochs=a.epochs, lm=lm, hybrid_folds=a.hybrid_folds
-    )
+        labels=labels, device=a.device, epochs=a.epochs, lm=lm, hybrid_folds=a.hybrid_folds,
+        contrastive_weight=a.contrastive_weight,
+    )  # fmt: skip
     if a.baselines_only:
         families: tuple[str, ...] = ()
     elif a.families:
@@ -322,10 +349,13 @@ def main(argv: list[str] | None = None) -> None:
     else:
         on_gpu = resolve_device(a.device).type == "cuda"
         families = FAMILIES if on_gpu else tuple(f for f in FAMILIES if f != "pretrained_lm")
-    cfg = replace(cfg, model=replace(cfg.model, max_events=a.max_events))
+    cfg = replace(cfg, model=replace(
+        cfg.model, max_events=a.max_events, token_unit=a.token_unit,
+        basket_gap_minutes=a.basket_gap_minutes,
+    ))  # fmt: skip
     test_cutoff = local_midnight(a.test_cutoff, a.timezone)
     train_cutoffs = [
-        local_midnight(date.fromisoformat(d), a.timezone) for d in a.train_cutoffs.split(",")
+        local_midnight(d, a.timezone) for d in training_dates(a.train_cutoffs, a.train_every)
     ]
     first = min(train_cutoffs).date() - timedelta(days=labels.lookback_days + 1)
     horizon = max(labels.purchase_horizon_days, labels.churn_horizon_days)

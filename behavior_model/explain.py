@@ -180,6 +180,9 @@ def explain(
         )
     raw = inverse_transform(ex.context) if ex.context.shape[1] else None
     n_event_groups = len(_EVENT_GROUPS)
+    # Basket tokens (data.baskets) count visits: a group of them reads "3 purchases" = 3 orders.
+    words = "visits" if ex.members is not None else "events"
+    events_feature = FEATURE_NAMES.index("events")
     rows: list[tuple] = []
     for start in range(0, len(ex), batch_size):
         idx = list(range(start, min(start + batch_size, len(ex))))
@@ -187,10 +190,15 @@ def explain(
         for j, label in enumerate(LABELS):
             for b, i in enumerate(idx):
                 present, counts = np.unique(groups[b][groups[b] >= 0], return_counts=True)
-                read = int(ex.offsets[i + 1] - ex.offsets[i])
-                total = read if raw is None else int(round(raw[i, FEATURE_NAMES.index("events")]))
+                lo, hi = int(ex.offsets[i]), int(ex.offsets[i + 1])
+                read = hi - lo
+                if ex.members is not None:
+                    events_read = int(ex.member_offsets[hi] - ex.member_offsets[lo])
+                else:
+                    events_read = read
+                total = events_read if raw is None else int(round(raw[i, events_feature]))
                 # The model reads the last max_events events: say so where the history is longer.
-                suffix = f" (of the last {read} events)" if total > read else ""
+                suffix = f" (of the last {read} {words})" if total > events_read else ""
                 cands = []
                 for g, n in zip(present, counts, strict=True):
                     t, w = _EVENT_GROUPS[g]

@@ -59,7 +59,7 @@ class BehaviorModel(RFMContext, nn.Module):
         self.age_emb = nn.Embedding(cfg.time_buckets, H)
         self.hour_emb = nn.Embedding(24, H)
         self.weekday_emb = nn.Embedding(7, H)
-        self.numeric_proj = nn.Linear(2, H)
+        self.numeric_proj = nn.Linear(cfg.n_numeric, H)
         self.text_proj = nn.Linear(cfg.text_dim, H) if cfg.use_text else None
         self.input_norm = nn.LayerNorm(H)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -84,18 +84,26 @@ class BehaviorModel(RFMContext, nn.Module):
         self.next_type_head = nn.Linear(H, n_types)
         self.next_category_head = nn.Linear(H, n_categories)
         self.next_item_head = nn.Linear(H, n_item_tokens)
+        # Contrastive pre-training's projection (TrainConfig.contrastive_weight).
+        self.contrastive_head = nn.Sequential(nn.Linear(H, H), nn.GELU(), nn.Linear(H, H))
 
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x = (
             self.type_emb(batch["event_type"])
-            + self.item_emb(batch["item"])
-            + self.category_emb(batch["category"])
             + self.gap_emb(batch["gap"])
             + self.age_emb(batch["age"])
             + self.hour_emb(batch["hour"])
             + self.weekday_emb(batch["weekday"])
             + self.numeric_proj(batch["numeric"])
         )  # (B, T, H)
+        if "member_slot" in batch:  # basket tokens: the mean of their events' embeddings
+            B, T, H = x.shape
+            members = (
+                self.item_emb(batch["member_item"]) + self.category_emb(batch["member_category"])
+            ) * batch["member_weight"].unsqueeze(1)
+            x = x + x.new_zeros(B * T, H).index_add_(0, batch["member_slot"], members).view(B, T, H)
+        else:
+            x = x + self.item_emb(batch["item"]) + self.category_emb(batch["category"])
         if self.text_proj is not None:
             x = x + self.text_proj(batch["text_vectors"])
         return self.dropout(self.input_norm(x))
@@ -139,14 +147,47 @@ class BehaviorModel(RFMContext, nn.Module):
         The item term matters where types and categories carry little (Online Retail: every event
         is a purchase and there are no categories).
         """
-        hidden = self.encode(batch)[:, :-1]  # (B, T-1, H)
+        encoded = self.encode(batch)  # (B, T, H)
+        hidden = encoded[:, :-1]
         valid = batch["attention_mask"][:, 1:].bool()
         h = hidden[valid]
         type_loss = F.cross_entropy(
             self.next_type_head(h).float(), batch["event_type"][:, 1:][valid]
         )
-        cat_loss = F.cross_entropy(
-            self.next_category_head(h).float(), batch["category"][:, 1:][valid]
-        )
-        item_loss = F.cross_entropy(self.next_item_head(h).float(), batch["item"][:, 1:][valid])
+        if "member_slot" in batch:
+            # Basket t predicts every item and category of basket t + 1 (a bag of targets).
+            T = encoded.shape[1]
+            slot = batch["member_slot"]
+            later = slot % T > 0
+            h = encoded.reshape(-1, encoded.shape[-1])[slot[later] - 1]
+            next_category, next_item = batch["member_category"][later], batch["member_item"][later]
+        else:
+            next_category, next_item = batch["category"][:, 1:][valid], batch["item"][:, 1:][valid]
+        cat_loss = F.cross_entropy(self.next_category_head(h).float(), next_category)
+        item_loss = F.cross_entropy(self.next_item_head(h).float(), next_item)
         return type_loss + cat_loss + item_loss
+
+    def contrastive_loss(
+        self, batch: dict[str, torch.Tensor], *, temperature: float, generator: torch.Generator
+    ) -> torch.Tensor:
+        """InfoNCE between two random contiguous crops of each history (each keeps at least
+        half of it, at random places): the same user's crops are positives, every other example
+        in the batch a negative. Crops are attention masks over one embedding pass."""
+        mask = batch["attention_mask"]
+        lengths = mask.sum(dim=1)  # (B,)
+        positions = torch.arange(mask.size(1), device=mask.device).expand_as(mask)
+        x = self.embed(batch)
+
+        def crop() -> torch.Tensor:
+            u = torch.rand(2, len(lengths), generator=generator).to(mask.device)
+            keep = torch.ceil(lengths / 2 + u[0] * (lengths - torch.ceil(lengths / 2)))
+            keep = keep.clamp(min=1).long()
+            start = torch.floor(u[1] * (lengths - keep + 1)).long().clamp(max=lengths - keep)
+            inside = (positions >= start[:, None]) & (positions < (start + keep)[:, None])
+            z = self.sequence_vector({"attention_mask": mask * inside}, inputs_embeds=x)
+            return F.normalize(self.contrastive_head(z).float(), dim=1)
+
+        a, b = crop(), crop()
+        logits = a @ b.T / temperature
+        target = torch.arange(len(a), device=logits.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2

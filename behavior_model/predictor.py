@@ -136,7 +136,14 @@ class BehaviorPredictor(Predictor):
         model = BehaviorModel(
             cfg, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories
         )
-        model.load_state_dict(ckpt["state_dict"])
+        missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+        # Versions saved before contrastive pre-training lack its projection (never used to score).
+        missing = [k for k in missing if not k.startswith("contrastive_head.")]
+        if missing or unexpected:
+            raise RuntimeError(
+                f"the checkpoint does not fit this code's model (missing {missing}, unexpected "
+                f"{unexpected}): it was saved by another version; retrain it"
+            )
         return cls(
             model.to(device),
             vocab=vocab,

@@ -207,7 +207,17 @@ def fit_data(
             log.info("%s epoch %d: %s", phase, epoch, json.dumps(metrics))
 
     if cfg.pretrain_epochs:
-        run_epochs(cfg.pretrain_epochs, model.pretrain_loss, "pretrain")
+        generator = torch.Generator().manual_seed(cfg.seed)
+
+        def pretrain_loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            loss = model.pretrain_loss(batch)
+            if cfg.contrastive_weight:
+                loss = loss + cfg.contrastive_weight * model.contrastive_loss(
+                    batch, temperature=cfg.contrastive_temperature, generator=generator
+                )
+            return loss
+
+        run_epochs(cfg.pretrain_epochs, pretrain_loss, "pretrain")
     run_epochs(cfg.epochs, lambda b: model(b, b["targets"])[1], "train")
     if cfg.restore_best_epoch and best[1] is not None:
         model.load_state_dict(best[1])

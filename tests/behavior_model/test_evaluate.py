@@ -108,3 +108,15 @@ def test_unknown_families_are_named_before_anything_runs():
         evaluate(
             pd.DataFrame(), test_cutoff=t, train_cutoffs=[t], cfg=TrainConfig(), families=("gpt",)
         )
+
+
+def test_rolling_training_cutoffs_end_on_the_validation_cutoff():
+    from datetime import date
+
+    from behavior_model.evaluate import training_dates
+
+    assert training_dates("2011-04-01,2011-03-01") == [date(2011, 3, 1), date(2011, 4, 1)]
+    weekly = training_dates("2011-03-01,2011-04-01", 7)
+    assert weekly == [date(2011, 3, d) for d in (1, 8, 15, 22, 29)] + [date(2011, 4, 1)]
+    with pytest.raises(ValueError, match="two --train-cutoffs"):
+        training_dates("2011-03-01", 7)

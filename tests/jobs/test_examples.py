@@ -66,8 +66,9 @@ def _arrow(df) -> pa.Table:
     return table.sort_by("user_id")
 
 
-def test_examples_equal_the_pandas_reference(spark_events, events):
-    model = ModelConfig(max_events=8)
+@pytest.mark.parametrize("token_unit", ["event", "basket"])
+def test_examples_equal_the_pandas_reference(spark_events, events, token_unit):
+    model = ModelConfig(max_events=8, token_unit=token_unit)
     vocab = build_vocabulary(events, replace(model, item_vocab_size=20))
     text_index, text_table = make_text_table(events[events["event_time"] < CUTOFF], None)
     expected = pandas_examples(
@@ -92,6 +93,13 @@ def test_examples_equal_the_pandas_reference(spark_events, events):
     assert set(got.tokens) == set(expected.tokens)
     for name, values in expected.tokens.items():
         np.testing.assert_array_equal(got.tokens[name], values, err_msg=name)
+    if token_unit == "basket":
+        np.testing.assert_array_equal(got.member_offsets, expected.member_offsets)
+        for name, values in expected.members.items():
+            np.testing.assert_array_equal(got.members[name], values, err_msg=name)
+        assert len(got.member_offsets) - 1 < got.member_offsets[-1]  # some baskets hold several
+    else:
+        assert got.members is None
     np.testing.assert_allclose(got.context, expected.context, rtol=1e-6)
     np.testing.assert_array_equal(got.purchase, expected.purchase)
     np.testing.assert_array_equal(got.churn, expected.churn)
