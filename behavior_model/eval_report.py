@@ -69,8 +69,8 @@ def _f(x, fmt: str = ".3f") -> str:
 
 
 def metrics_table(records: list[dict]) -> str:
-    head = "| test cutoff | label | model | users | pos. rate | ROC-AUC [95% CI] | PR-AUC | log loss | Brier | ECE | lift@10% |"
-    lines = [head, "|" + "---|" * 11]
+    head = "| test cutoff | label | model | users | pos. rate | ROC-AUC [95% CI] | PR-AUC | log loss | Brier | ECE | lift@10% | val. ROC-AUC |"
+    lines = [head, "|" + "---|" * 12]
     for r in records:
         ci = f"{_f(r['roc_auc'])} [{_f(r['roc_auc_low'])}, {_f(r['roc_auc_high'])}]"
         ece = _f(r["ece"])
@@ -81,7 +81,8 @@ def metrics_table(records: list[dict]) -> str:
             ece += ")"
         lines.append(
             f"| {r['test_cutoff'][:10]} | {r['label']} | {r['model']} | {r['n_users']:,} | {_f(r['positive_rate'])} "
-            f"| {ci} | {_f(r['pr_auc'])} | {_f(r['log_loss'])} | {_f(r['brier'])} | {ece} | {_f(r['lift_top_decile'], '.2f')} |"
+            f"| {ci} | {_f(r['pr_auc'])} | {_f(r['log_loss'])} | {_f(r['brier'])} | {ece} | {_f(r['lift_top_decile'], '.2f')} "
+            f"| {_f(r.get('val_roc_auc'))} |"
         )
     return "\n".join(lines)
 

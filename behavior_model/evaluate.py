@@ -158,6 +158,8 @@ def evaluate(
             extra[f"{name}/{label}"] = {
                 "ece_uncalibrated": binary_metrics(test_y[label], raw[:, j])["ece"],
                 "ece_validation_prior": binary_metrics(test_y[label], last_prior[:, j])["ece"],
+                # What a variant may be chosen on (never the test cutoff's figures).
+                "val_roc_auc": trained.val_metrics[f"val_{label}_roc_auc"],
                 "train_seconds": round(time.time() - t0, 1),
             }
         log.info("%s trained and scored in %.0fs", name, time.time() - t0)
