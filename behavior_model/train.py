@@ -68,6 +68,26 @@ def input_dataset(daily: pd.DataFrame, ctx: RunContext):
 FAMILIES = ("event_transformer", "pretrained_lm")
 
 
+def config_from_params(params: dict) -> TrainConfig:
+    """A run's TrainConfig from the training DAG's params (or the CLI's flags): ``device``,
+    ``families`` and, each optional, ``epochs``, ``token_unit``, ``max_events``,
+    ``basket_gap_minutes``, ``contrastive_weight``; the rest are TrainConfig's defaults."""
+    base, model = TrainConfig(), ModelConfig()
+    return replace(
+        base,
+        device=params.get("device", base.device),
+        families=tuple(params.get("families", base.families)),
+        epochs=int(params.get("epochs", base.epochs)),
+        contrastive_weight=float(params.get("contrastive_weight", base.contrastive_weight)),
+        model=replace(
+            model,
+            token_unit=params.get("token_unit", model.token_unit),
+            max_events=int(params.get("max_events", model.max_events)),
+            basket_gap_minutes=float(params.get("basket_gap_minutes", model.basket_gap_minutes)),
+        ),
+    )
+
+
 def fit_families(data: TrainingData, cfg: TrainConfig) -> tuple[TrainedModel, str]:
     """Fit every family of ``cfg.families`` on the same examples, in the active MLflow run (each
     family's epochs and validation metrics under ``<family>.``, where there are several), and
@@ -297,10 +317,14 @@ def main(argv: list[str] | None = None) -> None:
         "--families", default=",".join(TrainConfig.families),
         help=f"comma-separated, from {','.join(FAMILIES)}: the best on validation is registered",
     )  # fmt: skip
+    p.add_argument("--token-unit", choices=("event", "basket"), default=ModelConfig.token_unit)
+    p.add_argument("--max-events", type=int, default=ModelConfig.max_events)
+    p.add_argument("--basket-gap-minutes", type=float, default=ModelConfig.basket_gap_minutes)
+    p.add_argument("--contrastive-weight", type=float, default=TrainConfig.contrastive_weight)
     a = p.parse_args(argv)
     ctx = RunContext.create(a.source, a.logical_date, settings=apply_process_env())
-    families = tuple(f.strip() for f in a.families.split(",") if f.strip())
-    result = run_training(ctx, TrainConfig(device=a.device, epochs=a.epochs, families=families))
+    params = vars(a) | {"families": [f.strip() for f in a.families.split(",") if f.strip()]}
+    result = run_training(ctx, config_from_params(params))
     print(json.dumps(result, indent=2, default=str))
 
 

@@ -24,7 +24,8 @@ GPU). The best on validation is the candidate the gate weighs; the version's `mo
 and `promotion.json` say which, with every family's validation ROC-AUC. Nightly scoring serves
 whichever family holds `champion`.
 **Params.** `source` (mapping name), `device` (`auto`: CUDA with bf16 when present, else CPU),
-`families`.
+`families`; the event transformer's inputs: `token_unit` (`basket` = one position per basket or
+session, its items pooled), `max_events`, `basket_gap_minutes`, `contrastive_weight`.
 Compare runs with `mlflow ui --backend-store-uri sqlite:///data/mlflow/mlflow.db`.
 """
 
@@ -61,18 +62,35 @@ SETTINGS = Settings.from_env()
             minItems=1,
             description="model families to fit; the best on validation is registered",
         ),
-    },
+        "token_unit": Param(
+            "event",
+            enum=["event", "basket"],
+            description="the event transformer's positions: one per event, or one per basket "
+            "(events at most basket_gap_minutes apart; raise max_events with it)",
+        ),
+        "max_events": Param(64, type="integer", minimum=1, description="events read per user"),
+        "basket_gap_minutes": Param(
+            0,
+            type="number",
+            minimum=0,
+            description="0 = events at one timestamp (an invoice); 30 = a session",
+        ),
+        "contrastive_weight": Param(
+            0,
+            type="number",
+            minimum=0,
+            description="contrastive pre-training beside next-event prediction (0 = off)",
+        ),
+    },  # fmt: skip
 )
 def behavior_model_training():
     @task
     def train_behavior_model(**context) -> dict:
-        from behavior_model.config import TrainConfig
-        from behavior_model.train import run_training
+        from behavior_model.train import config_from_params, run_training
 
         params = context["params"]
         ctx = run_context(params["source"], run_date_of(context))
-        cfg = TrainConfig(device=params["device"], families=tuple(params["families"]))
-        result = run_training(ctx, cfg)
+        result = run_training(ctx, config_from_params(dict(params)))
         return {k: v for k, v in result.items() if k != "decision"}
 
     train_behavior_model()

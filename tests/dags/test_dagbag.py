@@ -57,3 +57,19 @@ def test_daily_tasks_chain_clean_validate_sessionize(dagbag):
         "clean_events",
         "sessionize_events",
     }
+
+
+def test_the_training_dags_defaults_are_the_codes_and_its_params_reach_the_config(dagbag):
+    from behavior_model.config import TrainConfig
+    from behavior_model.train import config_from_params
+
+    params = dagbag.dags["behavior_model_training"].params.dump()
+    assert config_from_params(params) == TrainConfig()  # a UI default never drifts from code
+    cfg = config_from_params(
+        params | {"token_unit": "basket", "max_events": 512, "basket_gap_minutes": 30,
+                  "contrastive_weight": 0.5, "families": ["event_transformer", "pretrained_lm"]}
+    )  # fmt: skip
+    assert (cfg.model.token_unit, cfg.model.max_events, cfg.model.basket_gap_minutes) == (
+        "basket", 512, 30.0,
+    )  # fmt: skip
+    assert cfg.contrastive_weight == 0.5 and cfg.families == ("event_transformer", "pretrained_lm")
