@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 # Model families beside the baselines: the event transformer, the pretrained LM (behavior_model.lm)
 # and the hybrid (LightGBM on RFM features + cross-fitted transformer outputs, behavior_model.hybrid).
 FAMILIES = ("behavior_model", "pretrained_lm", "hybrid")
+# Events a basket-token ablation reads (an Online Retail invoice has 18 lines on average).
+BASKET_EVENTS = 512
 METRICS = ("n_users", "positive_rate", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc",
            "log_loss", "brier", "ece", "lift_top_decile")  # fmt: skip
 
@@ -135,6 +137,18 @@ def evaluate(
             "behavior_model_no_text": replace(cfg, model=replace(cfg.model, use_text=False)),
             "behavior_model_no_context": replace(cfg, model=replace(cfg.model, use_context=False)),
         }
+        # Issue 9, item 3: the other token unit (baskets read up to BASKET_EVENTS events) and
+        # contrastive pre-training, whichever the configured model does not already use.
+        if cfg.model.token_unit == "event":
+            variants["behavior_model_basket_tokens"] = replace(cfg, model=replace(
+                cfg.model, token_unit="basket", max_events=max(cfg.model.max_events, BASKET_EVENTS)
+            ))  # fmt: skip
+        else:
+            variants["behavior_model_event_tokens"] = replace(
+                cfg, model=replace(cfg.model, token_unit="event")
+            )
+        if not cfg.contrastive_weight:
+            variants["behavior_model_contrastive"] = replace(cfg, contrastive_weight=0.5)
     if "pretrained_lm" in families:
         variants["pretrained_lm"] = replace(
             cfg, model=replace(cfg.model, backbone="pretrained_lm", use_text=False)
