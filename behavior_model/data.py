@@ -239,12 +239,35 @@ def sequence_inputs(
     text_index: dict[str, int],
 ) -> dict[str, object]:
     """The ``Examples`` fields of the sequence (tokens, event_time, offsets and, for basket
-    tokens, members and member_offsets) from the events of consecutive users; ``event_tokens``
-    has the arguments."""
-    tokens = event_tokens(
-        text_columns, price=price, quantity=quantity, event_time=event_time, offsets=offsets,
-        cutoffs=cutoffs, model=model, vocab=vocab, text_index=text_index,
-    )  # fmt: skip
+    tokens, members and member_offsets) from the events of consecutive users (``offsets``),
+    oldest first per user; ``event_time`` and ``cutoffs`` (one per user) naive UTC
+    datetime64[us].
+
+    One definition for both builders (pandas ``build_examples`` and ``examples_from_arrow`` over
+    the Spark shards): the time since the previous event is measured within the events read (the
+    first one has none), hours and weekdays are UTC.
+    """
+    tokens = time_tokens(event_time, offsets, cutoffs, model.time_buckets) | {
+        "event_type": pd.Series(text_columns["event_type"], copy=False)
+        .map(EVENT_TYPE_IDS)
+        .fillna(0)
+        .astype(np.int64)
+        .to_numpy(),
+        "item": vocab.item_index(pd.Series(text_columns["item_id"], copy=False)),
+        "category": vocab.category_index(pd.Series(text_columns["category"], copy=False)),
+        "text": pd.Series(text_columns["item_text"], copy=False)
+        .map(text_index)
+        .fillna(0)
+        .astype(np.int64)
+        .to_numpy(),
+        "numeric": np.stack(
+            [
+                np.log1p(np.clip(np.nan_to_num(price, nan=0.0), 0, None)),
+                np.log1p(np.clip(np.nan_to_num(quantity, nan=0.0), 0, None)),
+            ],
+            axis=1,
+        ).astype(np.float32),
+    }
     if not model.reads_baskets:
         return {"tokens": tokens, "event_time": event_time, "offsets": offsets}
     return baskets(
@@ -320,48 +343,6 @@ def baskets(
         "offsets": basket_offsets,
         "members": {k: tokens[k] for k in ("item", "category", "text")},
         "member_offsets": member_offsets,
-    }
-
-
-def event_tokens(
-    text_columns: dict[str, pd.Series],
-    *,
-    price: np.ndarray,
-    quantity: np.ndarray,
-    event_time: np.ndarray,
-    offsets: np.ndarray,
-    cutoffs: np.ndarray,
-    model: ModelConfig,
-    vocab: Vocabulary,
-    text_index: dict[str, int],
-) -> dict[str, np.ndarray]:
-    """The model's per-event inputs from the events of consecutive users (``offsets``), oldest
-    first per user; ``event_time`` and ``cutoffs`` (one per user) naive UTC datetime64[us].
-
-    One definition for both builders (pandas ``build_examples`` and ``examples_from_arrow`` over
-    the Spark shards): the time since the previous event is measured within the events read (the
-    first one has none), hours and weekdays are UTC.
-    """
-    return time_tokens(event_time, offsets, cutoffs, model.time_buckets) | {
-        "event_type": pd.Series(text_columns["event_type"], copy=False)
-        .map(EVENT_TYPE_IDS)
-        .fillna(0)
-        .astype(np.int64)
-        .to_numpy(),
-        "item": vocab.item_index(pd.Series(text_columns["item_id"], copy=False)),
-        "category": vocab.category_index(pd.Series(text_columns["category"], copy=False)),
-        "text": pd.Series(text_columns["item_text"], copy=False)
-        .map(text_index)
-        .fillna(0)
-        .astype(np.int64)
-        .to_numpy(),
-        "numeric": np.stack(
-            [
-                np.log1p(np.clip(np.nan_to_num(price, nan=0.0), 0, None)),
-                np.log1p(np.clip(np.nan_to_num(quantity, nan=0.0), 0, None)),
-            ],
-            axis=1,
-        ).astype(np.float32),
     }
 
 

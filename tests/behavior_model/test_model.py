@@ -41,6 +41,19 @@ def _model():
     return BehaviorModel(CFG, n_item_tokens=20, n_categories=5)
 
 
+def _train(model: BehaviorModel, loss_of, steps: int) -> list[float]:
+    """``steps`` AdamW steps (lr 5e-3) on ``loss_of()``; the losses, one per step."""
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    losses = []
+    for _ in range(steps):
+        loss = loss_of()
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return losses
+
+
 def test_forward_shapes_and_loss():
     batch = _batch()
     logits, loss = _model()(batch)
@@ -84,14 +97,7 @@ def test_pretraining_learns_a_repeating_pattern():
     batch = _batch()
     pattern = torch.tensor([1, 2, 3, 4] * 3)  # view, cart, wishlist, purchase, ...
     batch["event_type"] = pattern.expand(8, -1) * batch["attention_mask"]
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    losses = []
-    for _ in range(80):
-        loss = model.pretrain_loss(batch)
-        losses.append(loss.item())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    losses = _train(model, lambda: model.pretrain_loss(batch), 80)
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -155,14 +161,7 @@ def test_basket_pretraining_learns_the_next_baskets_items():
     batch, cfg, vocab = _basket_batch()
     torch.manual_seed(0)
     model = BehaviorModel(cfg, n_item_tokens=vocab.n_item_tokens, n_categories=vocab.n_categories)
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    losses = []
-    for _ in range(60):
-        loss = model.pretrain_loss(batch)
-        losses.append(loss.item())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    losses = _train(model, lambda: model.pretrain_loss(batch), 60)
     assert losses[-1] < 0.5 * losses[0]
     with torch.no_grad():
         hidden = model.eval().encode(batch)
@@ -183,13 +182,6 @@ def test_contrastive_pretraining_tells_users_apart():
     batch = _batch(B=8, T=12, seed=3)
     model = _model()
     g = torch.Generator().manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    losses = []
-    for _ in range(60):
-        loss = model.contrastive_loss(batch, temperature=0.1, generator=g)
-        losses.append(loss.item())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    losses = _train(model, lambda: model.contrastive_loss(batch, temperature=0.1, generator=g), 60)
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[0] > 0.5 and losses[-1] < 0.05
