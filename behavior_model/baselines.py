@@ -5,6 +5,8 @@ models on the RFM and activity-window features (``behavior_model.features``), tr
 LightGBM is tuned the way a careful analyst would: the number of trees is chosen by early stopping
 (log loss) on the last training cutoff (trained on the earlier ones), then the model is refitted
 on all training cutoffs with that many trees. A weak baseline would flatter the behaviour model.
+Where the training cutoffs are closer together than the label horizon, a share of the users is
+held out instead (``stopping_rows``): the probe trains on the other users and stops on those.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from behavior_model.config import LABELS, LabelConfig
-from behavior_model.data import eligible_users, make_labels
+from behavior_model.data import eligible_users, held_out, make_labels
 from behavior_model.features import rfm_features, transform
 from pipeline.contracts import FEATURE_NAMES
 
@@ -41,16 +43,37 @@ def lightgbm_classifier(n_estimators: int, *, seed: int):
     )
 
 
-def fit_lightgbm(x: np.ndarray, y: np.ndarray, *, last_cutoff: np.ndarray | None, seed: int):
+def stopping_rows(
+    rows: pd.DataFrame, held_out_share: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(held, fitted): the rows LightGBM's tree count is early-stopped on and the rows the probe
+    trains on. Without ``held_out_share``: the last training cutoff against the earlier ones.
+    With it: the held-out users (``data.held_out``) at the last cutoff against the other users
+    at the earlier ones, so no user's overlapping label windows sit on both sides."""
+    last = (rows["cutoff"] == rows["cutoff"].max()).to_numpy()
+    if held_out_share is None:
+        return last, ~last
+    users = held_out(rows["user_id"].to_numpy(), held_out_share)
+    return last & users, ~last & ~users
+
+
+def fit_lightgbm(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    held: np.ndarray | None,
+    seed: int,
+    fitted: np.ndarray | None = None,
+):
     """LightGBM tuned as a careful analyst would: the tree count early-stopped (log loss) on the
-    rows of the last training cutoff (``last_cutoff``, trained on the others), then refitted on
-    every row with that many trees. Without held-out rows (or with one class on either side):
+    ``held`` rows (the probe trained on ``fitted``, by default every other row), then refitted
+    on every row with that many trees. Without held-out rows (or with one class on either side):
     ``DEFAULT_TREES``. Returns (model, tree count). The baselines and the hybrid family use it."""
     import lightgbm as lgb
 
     n_trees = DEFAULT_TREES
-    if last_cutoff is not None and last_cutoff.any() and not last_cutoff.all():
-        held, rest = last_cutoff, ~last_cutoff
+    if held is not None and held.any() and not held.all():
+        rest = ~held if fitted is None else fitted & ~held
         if 0 < y[held].sum() < held.sum() and 0 < y[rest].sum() < rest.sum():
             probe = lightgbm_classifier(MAX_TREES, seed=seed).fit(
                 x[rest],
@@ -75,10 +98,15 @@ class Baselines:
         self.models: dict[str, object] = {}
 
     def fit(
-        self, features: pd.DataFrame, y: np.ndarray, *, last_cutoff: np.ndarray | None = None
+        self,
+        features: pd.DataFrame,
+        y: np.ndarray,
+        *,
+        held: np.ndarray | None = None,
+        fitted: np.ndarray | None = None,
     ) -> Baselines:
-        """Fit on every row. ``last_cutoff`` marks the rows of the last training cutoff: LightGBM's
-        tree count is early-stopped on them (``fit_lightgbm``)."""
+        """Fit on every row. LightGBM's tree count is early-stopped on the ``held`` rows, trained
+        on ``fitted`` (``fit_lightgbm``, ``stopping_rows``)."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -90,7 +118,7 @@ class Baselines:
             StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)
         ).fit(x, y)
         self.models["lightgbm"], self.n_trees = fit_lightgbm(
-            x, y, last_cutoff=last_cutoff, seed=self.seed
+            x, y, held=held, fitted=fitted, seed=self.seed
         )
         return self
 
@@ -118,18 +146,24 @@ def labelled_rows(events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConfi
 
 
 def fit_and_predict(
-    train: pd.DataFrame, evaluation: pd.DataFrame, *, seed: int = 7
+    train: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    *,
+    seed: int = 7,
+    held_out_share: float | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Fit the baselines on ``train`` (one row per (user, cutoff): ``cutoff``, the labels and
-    ``FEATURE_NAMES``) and predict ``evaluation``'s rows: {label: {model: probabilities}}.
+    """Fit the baselines on ``train`` (one row per (user, cutoff): ``user_id``, ``cutoff``, the
+    labels and ``FEATURE_NAMES``) and predict ``evaluation``'s rows: {label: {model:
+    probabilities}}.
 
-    LightGBM early-stops on the rows of the last training cutoff before its refit on all rows.
+    LightGBM early-stops on the rows of the last training cutoff (of the held-out users, with
+    ``held_out_share``: ``stopping_rows``) before its refit on all rows.
     """
     features = list(FEATURE_NAMES)
-    last = (train["cutoff"] == train["cutoff"].max()).to_numpy()
+    held, fitted = stopping_rows(train, held_out_share)
     preds: dict[str, dict[str, np.ndarray]] = {}
     for label in LABELS:
         y = train[label].to_numpy(dtype=float)
-        model = Baselines(seed=seed).fit(train[features], y, last_cutoff=last)
+        model = Baselines(seed=seed).fit(train[features], y, held=held, fitted=fitted)
         preds[label] = model.predict(evaluation[features])
     return preds

@@ -21,7 +21,10 @@ cutoff (monthly cutoffs with a 90-day churn horizon do). The closer the cutoffs,
 validation labels repeat what training saw: with ``--train-every 14`` on Online Retail the
 validation ROC-AUC rose to 0.79 / 0.82 while the test fell to 0.73 / 0.72 and LightGBM's early
 stopping, misled alike, fell with it (benchmarks/results/online_retail_eval_rolling_cutoffs.md).
-Rolling cutoffs need the validation cutoff a full horizon after the last one fitted on.
+``--held-out-users SHARE`` removes that leak: that share of the users (a salted hash of the id,
+``data.held_out``) is validated on at the validation cutoff and never trained on, the transformer
+and LightGBM's early-stopping probe train on the other users only; the baselines are then refitted
+on every user as before. Rolling cutoffs (``--train-every``) need it.
 
 The source is loaded through its mapping file by the pipeline's own Spark cleaning job (into
 ``<data>/eval/<source>/``), so any mapping works. One JSON record per (test cutoff, label, model).
@@ -105,11 +108,13 @@ def evaluate(
     families: tuple[str, ...] = ("behavior_model",),
     embedder: TextEmbedder | None = None,
     timezone: str = "UTC",
+    held_out_share: float | None = None,
 ) -> tuple[list[dict], pd.DataFrame]:
     """One record per (label, model) on the test cutoff, and every test user's probability by
     every model (columns ``<label>_<model>`` beside user_id, test_cutoff and the labels).
-    ``families``: any of ``FAMILIES``
-    (none = the baselines alone); the ablations are the event transformer's."""
+    ``families``: any of ``FAMILIES`` (none = the baselines alone); the ablations are the event
+    transformer's. ``held_out_share``: validate on users held out of training (module
+    docstring)."""
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise ValueError(f"unknown model families {unknown}; known: {list(FAMILIES)}")
@@ -134,7 +139,7 @@ def evaluate(
     test = labelled_rows(events, test_cutoff, cfg.labels)
     test_users = test["user_id"].to_numpy()
     test_y = {label: test[label].to_numpy() for label in LABELS}
-    preds = fit_and_predict(train, test, seed=cfg.seed)
+    preds = fit_and_predict(train, test, seed=cfg.seed, held_out_share=held_out_share)
 
     transformer = "behavior_model" in families
     variants = {"behavior_model": cfg} if transformer else {}
@@ -164,8 +169,9 @@ def evaluate(
     for name, variant in variants.items():
         t0 = time.time()
         trained = fit(
-            events, variant, train_cutoffs=fit_cutoffs, val_cutoff=val_cutoff, embedder=embedder
-        )
+            events, variant, train_cutoffs=fit_cutoffs, val_cutoff=val_cutoff, embedder=embedder,
+            held_out_share=held_out_share,
+        )  # fmt: skip
         ex = trained.predictor.examples(events, test_cutoff, with_labels=True)
         if not np.array_equal(ex.user_id, test_users):
             raise AssertionError("transformer and baselines disagree on the eligible test users")
@@ -191,7 +197,7 @@ def evaluate(
         def fit_fold(fold_events: pd.DataFrame):
             trained = fit(
                 fold_events, cfg, train_cutoffs=fit_cutoffs, val_cutoff=val_cutoff,
-                embedder=embedder,
+                embedder=embedder, held_out_share=held_out_share,
             )  # fmt: skip
             if embedder is not None:
                 trained.predictor.embedder = embedder
@@ -205,8 +211,9 @@ def evaluate(
         hybrids = {"hybrid": True} | ({"hybrid_no_vectors": False} if ablations else {})
         for name, use_vectors in hybrids.items():
             hybrid = HybridModel(
-                n_components=cfg.hybrid_components, use_vectors=use_vectors, seed=cfg.seed
-            ).fit(train_rows)
+                n_components=cfg.hybrid_components, use_vectors=use_vectors, seed=cfg.seed,
+                held_out_share=held_out_share,
+            ).fit(train_rows)  # fmt: skip
             for label, p in hybrid.predict(test_rows).items():
                 preds[label][name] = p
                 extra[f"{name}/{label}"] = {"train_seconds": round(time.time() - t0, 1)}
@@ -222,6 +229,9 @@ def evaluate(
                 "test_cutoff_utc": test_cutoff.tz_convert("UTC").isoformat(),
                 "label": label,
                 "model": model,
+                # What the variants were validated on: None = every user at the validation
+                # cutoff, else the share of users held out of training.
+                "held_out_share": held_out_share,
             }
             # Without a bootstrap (--bootstrap 0) the interval is NaN, not missing.
             rec |= {k: m.get(k, math.nan) for k in METRICS} | extra.get(f"{model}/{label}", {})
@@ -314,7 +324,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--train-every", type=int, metavar="DAYS",
         help="rolling cutoffs: every DAYS days from the first --train-cutoffs date to the last "
-        "(see the docstring: close cutoffs make validation leak)",
+        "(see the docstring: close cutoffs make validation leak; give --held-out-users)",
+    )  # fmt: skip
+    p.add_argument(
+        "--held-out-users", type=float, metavar="SHARE",
+        help="validate on this share of the users (e.g. 0.2), never trained on: no leak through "
+        "label windows that overlap the validation cutoff's",
     )  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--no-ablations", action="store_true")
@@ -350,6 +365,13 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.settings import apply_process_env
 
     a = parse_args(argv)
+    if a.held_out_users is not None and not 0.0 < a.held_out_users < 1.0:
+        raise SystemExit(f"--held-out-users is a share in (0, 1), got {a.held_out_users}")
+    if a.train_every is not None and a.held_out_users is None:
+        log.warning(
+            "--train-every without --held-out-users: cutoffs closer than the label horizon make "
+            "the validation leak (module docstring)"
+        )
     settings = apply_process_env()
     mapping = load_mapping(a.source)
     m = mapping.labels
@@ -395,7 +417,8 @@ def main(argv: list[str] | None = None) -> None:
     embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.cache_dir)
     records, predictions = evaluate(
         events, test_cutoff=test_cutoff, train_cutoffs=train_cutoffs, cfg=cfg,
-        bootstrap=a.bootstrap, ablations=not a.no_ablations, families=families, embedder=embedder, timezone=a.timezone,
+        bootstrap=a.bootstrap, ablations=not a.no_ablations, families=families, embedder=embedder,
+        timezone=a.timezone, held_out_share=a.held_out_users,
     )  # fmt: skip
     command = "python -m behavior_model.evaluate " + " ".join(argv or sys.argv[1:])
     run = run_environment(resolve_device(a.device)) | {"command": command}

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from behavior_model.baselines import fit_lightgbm
+from behavior_model.baselines import fit_lightgbm, stopping_rows
 from behavior_model.calibration import logit
 from behavior_model.config import LABELS
 from behavior_model.features import transform
@@ -118,12 +118,21 @@ def with_sequence(rows: pd.DataFrame, sequence: dict[pd.Timestamp, pd.DataFrame]
 class HybridModel:
     """LightGBM per label on the RFM features, the sequence logits and (``use_vectors``) the
     first ``n_components`` principal components of the user vector; tree count early-stopped on
-    the last training cutoff, then refitted on all (``baselines.fit_lightgbm``)."""
+    the last training cutoff (its held-out users, with ``held_out_share``), then refitted on all
+    (``baselines.fit_lightgbm``, ``baselines.stopping_rows``)."""
 
-    def __init__(self, *, n_components: int = 8, use_vectors: bool = True, seed: int = 7) -> None:
+    def __init__(
+        self,
+        *,
+        n_components: int = 8,
+        use_vectors: bool = True,
+        seed: int = 7,
+        held_out_share: float | None = None,
+    ) -> None:
         self.n_components = n_components
         self.use_vectors = use_vectors
         self.seed = seed
+        self.held_out_share = held_out_share
         self.models: dict[str, object] = {}
         self.pca = None
 
@@ -141,10 +150,10 @@ class HybridModel:
             self.pca = PCA(min(self.n_components, vectors.shape[1]), random_state=self.seed)
             self.pca.fit(vectors)
         x = self._matrix(rows)
-        last = (rows["cutoff"] == rows["cutoff"].max()).to_numpy()
+        held, fitted = stopping_rows(rows, self.held_out_share)
         for label in LABELS:
             y = rows[label].to_numpy(dtype=float)
-            self.models[label], _ = fit_lightgbm(x, y, last_cutoff=last, seed=self.seed)
+            self.models[label], _ = fit_lightgbm(x, y, held=held, fitted=fitted, seed=self.seed)
         return self
 
     def predict(self, rows: pd.DataFrame) -> dict[str, np.ndarray]:

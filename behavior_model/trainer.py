@@ -103,10 +103,13 @@ def fit(
     val_cutoff: pd.Timestamp | None = None,
     embedder: TextEmbedder | None = None,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
+    held_out_share: float | None = None,
 ) -> TrainedModel:
     """Train on ``events`` (canonical columns, in memory: the pandas reference builder) and
     evaluate on the validation cutoff. Cutoffs default to ``choose_cutoffs``; the evaluation
-    protocol passes its own. Pipeline runs train on Spark-built shards (``fit_data``)."""
+    protocol passes its own, and with cutoffs closer than a horizon a ``held_out_share`` of users
+    to validate on (``MemoryData.build``). Pipeline runs train on Spark-built shards
+    (``fit_data``)."""
     if as_of is not None:
         events = events[events["event_time"] < pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)]
     if train_cutoffs is None or val_cutoff is None:
@@ -114,8 +117,9 @@ def fit(
     if cfg.model.use_text and embedder is None:
         embedder = TextEmbedder(cfg.text_model_path)
     data = MemoryData.build(
-        events, cfg, train_cutoffs=train_cutoffs, val_cutoff=val_cutoff, embedder=embedder
-    )
+        events, cfg, train_cutoffs=train_cutoffs, val_cutoff=val_cutoff, embedder=embedder,
+        held_out_share=held_out_share,
+    )  # fmt: skip
     return fit_data(data, cfg, on_epoch=on_epoch)
 
 

@@ -39,6 +39,7 @@ from behavior_model.data import (
     collate,
     concat_examples,
     examples_from_arrow,
+    held_out,
     make_text_table,
 )
 from behavior_model.features import transform
@@ -130,7 +131,12 @@ class MemoryData(TrainingData):
         train_cutoffs: list[pd.Timestamp],
         val_cutoff: pd.Timestamp,
         embedder=None,
+        held_out_share: float | None = None,
     ) -> MemoryData:
+        """``held_out_share``: validate on that share of the users (``data.held_out``) and train
+        on the others, for training cutoffs whose label windows overlap the validation cutoff's
+        (a user's overlapping labels would otherwise sit on both sides). None: every user on
+        both sides, for cutoffs at least a horizon apart (``trainer.cutoffs_for``'s)."""
         inputs = events[events["event_time"] < val_cutoff]  # vocabulary sees no label period
         vocab = build_vocabulary(inputs, cfg.model)
         text = make_text_table(inputs, embedder if cfg.model.use_text else None)
@@ -138,9 +144,14 @@ class MemoryData(TrainingData):
             labels=cfg.labels, model=cfg.model, vocab=vocab, text_index=text[0], text_table=text[1]
         )
         data_end = events["event_time"].max().floor("D") + pd.Timedelta(days=1)
+        fitted = validated = events
+        if held_out_share is not None:
+            users = events["user_id"].unique()
+            validated = events[events["user_id"].isin(users[held_out(users, held_out_share)])]
+            fitted = events[~events["user_id"].isin(validated["user_id"].unique())]
         examples = {
-            "train": concat_examples([build_examples(events, t, **common) for t in train_cutoffs]),
-            "val": build_examples(events, val_cutoff, **common),
+            "train": concat_examples([build_examples(fitted, t, **common) for t in train_cutoffs]),
+            "val": build_examples(validated, val_cutoff, **common),
             "latest": build_examples(events, data_end, **common, with_labels=False),
         }
         return cls(train_cutoffs, val_cutoff, vocab, text, events, examples)

@@ -47,6 +47,8 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
         "--timezone", "America/New_York", "--out", str(out),
         "--no-ablations", "--epochs", "2", "--bootstrap", "20", "--device", "cpu",
         "--families", "behavior_model,hybrid", "--hybrid-folds", "2",
+        # Weekly cutoffs, a 14-day churn horizon: validate on users never trained on.
+        "--held-out-users", "0.3",
         "--predictions", str(tmp_path / "predictions.parquet"),
     ])  # fmt: skip
 
@@ -76,6 +78,7 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
         assert r["device"].startswith("CPU") and r["torch"] and "--families" in r["command"]
     for r in records:
         assert r["test_cutoff"] == "2026-02-15" and r["n_users"] > 100
+        assert r["held_out_share"] == 0.3
         assert r["roc_auc_low"] <= r["roc_auc"] <= r["roc_auc_high"]
         assert 0 <= r["ece"] <= 1 and r["lift_top_decile"] > 0 and 0 < r["positive_rate"] < 1
     best = max(r["roc_auc"] for r in records if r["label"] == "purchase")

@@ -60,7 +60,7 @@ def test_lightgbm_baseline_early_stops_on_the_last_cutoff_then_refits_on_all(sam
         ys.append(make_labels(sample_events, users, t, labels)[0])
         last.append(np.full(len(users), t == cutoffs[-1]))
     x, y, last = pd.concat(xs), np.concatenate(ys), np.concatenate(last)
-    model = Baselines().fit(x, y, last_cutoff=last)
+    model = Baselines().fit(x, y, held=last)
     assert 1 <= model.n_trees < MAX_TREES  # stopped early, on the held-out cutoff
     booster = model.models["lightgbm"].booster_
     assert booster.num_trees() == model.n_trees

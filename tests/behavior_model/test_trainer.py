@@ -66,3 +66,60 @@ def test_basket_tokens_with_contrastive_pretraining_learn_save_and_explain(sampl
 def test_an_unknown_token_unit_is_named():
     with pytest.raises(ValueError, match="token_unit 'visit'"):
         ModelConfig(token_unit="visit")
+
+
+def test_held_out_users_are_validated_on_and_never_trained_on(sample_events):
+    """Cutoffs a week apart with a 14-day churn horizon: a user's label windows overlap across
+    cutoffs, so validation runs on users the model never trains on."""
+    from behavior_model.data import held_out
+    from behavior_model.training_data import MemoryData
+
+    users = np.array([f"u{i}" for i in range(4000)])
+    chosen = held_out(users, 0.2)
+    assert np.array_equal(chosen, held_out(users, 0.2))  # the same users in every run
+    assert 700 < chosen.sum() < 900  # about a fifth
+    assert held_out(users, 0.1).sum() < chosen.sum()
+    assert not (held_out(users, 0.1) & ~chosen).any()  # a smaller share is a subset
+    with pytest.raises(ValueError, match=r"share of users must lie in \(0, 1\), got 1.0"):
+        held_out(users, 1.0)
+
+    cfg = TrainConfig(model=ModelConfig(use_text=False, max_events=8))
+    t0 = sample_events["event_time"].min().floor("D")
+    week = pd.Timedelta(days=7)
+    cutoffs = [t0 + k * week for k in (3, 4, 5)]
+    val = t0 + 6 * week
+    kw = dict(train_cutoffs=cutoffs, val_cutoff=val)
+    every = MemoryData.build(sample_events, cfg, **kw)
+    split = MemoryData.build(sample_events, cfg, **kw, held_out_share=0.25)
+    train, validation = split.table("train"), split.table("val")
+    assert set(train.user_id).isdisjoint(validation.user_id)
+    assert held_out(validation.user_id.to_numpy(), 0.25).all() and len(validation) > 100
+    assert not held_out(train.user_id.to_numpy(), 0.25).any()
+    # Nothing else changes: the same rows as with every user, on either side of the split.
+    whole = every.table("train")
+    assert len(train) == (~held_out(whole.user_id.to_numpy(), 0.25)).sum()
+    pd.testing.assert_frame_equal(
+        validation.reset_index(drop=True),
+        every.table("val")
+        .loc[lambda t: held_out(t.user_id.to_numpy(), 0.25)]
+        .reset_index(drop=True),
+    )
+    assert split.vocab.to_dict() == every.vocab.to_dict()
+    assert len(split.table("latest")) == len(every.table("latest"))
+
+
+def test_lightgbm_stops_on_held_out_users_trained_on_the_others():
+    from behavior_model.baselines import stopping_rows
+    from behavior_model.data import held_out
+
+    t = [pd.Timestamp(d, tz="UTC") for d in ("2026-01-05", "2026-01-12", "2026-01-19")]
+    users = [f"u{i}" for i in range(200)]
+    rows = pd.DataFrame([(u, c) for c in t for u in users], columns=["user_id", "cutoff"])
+    held, fitted = stopping_rows(rows)
+    assert held.sum() == 200 and (rows.cutoff[held] == t[-1]).all() and (fitted == ~held).all()
+    held, fitted = stopping_rows(rows, 0.3)
+    mine = held_out(rows.user_id.to_numpy(), 0.3)
+    assert (rows.cutoff[held] == t[-1]).all() and mine[held].all() and 40 < held.sum() < 80
+    assert (rows.cutoff[fitted] < t[-1]).all() and not mine[fitted].any()
+    assert set(rows.user_id[held]).isdisjoint(rows.user_id[fitted])
+    assert fitted.sum() == 2 * (200 - held.sum())
