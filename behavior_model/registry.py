@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from behavior_model.checkpoints import load_predictor
-from behavior_model.predictor import BehaviorPredictor
+from behavior_model.serving import Predictor
 from pipeline.contracts import EVENT_FIELDS
 from pipeline.settings import Settings, environment_unchanged
 
@@ -92,7 +92,7 @@ def resolve_champion(name: str) -> str | None:
         return None
 
 
-def load_version(name: str, version: str) -> BehaviorPredictor:
+def load_version(name: str, version: str) -> Predictor:
     """The predictor of exactly ``name`` version ``version``."""
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     return model.unwrap_python_model().predictor
@@ -131,7 +131,7 @@ def pyfunc_signature() -> ModelSignature:
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
-def log_model(predictor: BehaviorPredictor, registered_model_name: str) -> str:
+def log_model(predictor: Predictor, registered_model_name: str) -> str:
     """Log the pyfunc model to the active run and register it; returns the new version."""
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = predictor.save(Path(tmp) / "checkpoint.pt")

@@ -27,7 +27,7 @@ from behavior_model import item_embeddings
 from behavior_model.checkpoints import load_predictor
 from behavior_model.config import LABELS
 from behavior_model.data import examples_from_arrow, text_index_only
-from behavior_model.predictor import BehaviorPredictor
+from behavior_model.serving import Predictor
 
 EXPLANATION_TYPE = pa.struct(
     [
@@ -60,10 +60,10 @@ class ScoringPayload:
     explain: bool = True
 
 
-_LOADED: dict[str, BehaviorPredictor] = {}
+_LOADED: dict[str, Predictor] = {}
 
 
-def _predictor(payload: ScoringPayload) -> BehaviorPredictor:
+def _predictor(payload: ScoringPayload) -> Predictor:
     """The payload's model, loaded once per Python worker."""
     if payload.key not in _LOADED:
         import torch
@@ -110,7 +110,7 @@ def score_table(table: pa.Table, payload: ScoringPayload) -> pa.Table:
 
 
 def text_payload(
-    shard: DataFrame, predictor: BehaviorPredictor, *, items: Path, run_date: date
+    shard: DataFrame, predictor: Predictor, *, items: Path, run_date: date
 ) -> tuple[dict[str, int], np.ndarray]:
     """The vectors of every item text in the shard, from the lake's ``item_embeddings`` table
     (``items``); only (item, text) pairs it lacks are embedded, on the driver."""
@@ -129,7 +129,7 @@ def text_payload(
 def score_examples(
     spark: SparkSession,
     shard: DataFrame,
-    predictor: BehaviorPredictor,
+    predictor: Predictor,
     *,
     key: str,
     items: Path,
