@@ -130,19 +130,28 @@ def summary(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def validation_of(record: dict) -> str:
+    """Who the variants were validated on (``evaluate``'s ``held_out_share``)."""
+    share = record.get("held_out_share")
+    if share is None:
+        return "every user at the last training cutoff"
+    return f"{share:.0%} of users, held out of training, at the last training cutoff"
+
+
 def runs_table(records: list[dict]) -> str:
     runs = []
     for r in records:
         run = (
             r["test_cutoff"][:10],
             r.get("command", "n/a"),
+            validation_of(r),
             r.get("device", "n/a"),
             r.get("torch", "n/a"),
         )
         if run not in runs:
             runs.append(run)
-    lines = ["| test cutoff | command | device | torch |", "|---|---|---|---|"]
-    lines += [f"| {c} | `{cmd}` | {dev} | {t} |" for c, cmd, dev, t in runs]
+    lines = ["| test cutoff | command | validation | device | torch |", "|---|---|---|---|---|"]
+    lines += [f"| {c} | `{cmd}` | {val} | {dev} | {t} |" for c, cmd, val, dev, t in runs]
     return "\n".join(lines)
 
 

@@ -86,6 +86,7 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
     report = out.with_suffix(".md").read_text()
     assert "| 2026-02-15 | purchase | lightgbm |" in report
     assert "## Margin over the best baseline" in report and "| hybrid |" in report
+    assert "| 30% of users, held out of training, at the last training cutoff |" in report
     hybrid = next(r for r in records if (r["label"], r["model"]) == ("churn", "hybrid"))
     assert f"{hybrid['margin_roc_auc']:+.3f} [" in report
 
