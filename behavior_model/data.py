@@ -456,14 +456,19 @@ def eligible_users(events: pd.DataFrame, cutoff: pd.Timestamp, labels: LabelConf
     )
 
 
+def check_share(share: float) -> float:
+    """``share`` if it is a share of users that ``held_out`` can hold out: in (0, 1)."""
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"the held-out share of users must lie in (0, 1), got {share}")
+    return share
+
+
 def held_out(user_ids: np.ndarray, share: float) -> np.ndarray:
     """Which users a validation holds out of training: about ``share`` of them, by a salted
     blake2b of the id (the same users in every run and process, independent of the hybrid's
     CRC-32 folds). Validating on users the model never trained on keeps close training cutoffs,
     whose label windows overlap the validation cutoff's, from leaking into the validation."""
-    if not 0.0 < share < 1.0:
-        raise ValueError(f"the held-out share of users must lie in (0, 1), got {share}")
-    limit = share * 2.0**64
+    limit = check_share(share) * 2.0**64
     return np.fromiter(
         (_stable_hash(f"validation/{u}") < limit for u in user_ids), dtype=bool, count=len(user_ids)
     )

@@ -50,6 +50,7 @@ import pandas as pd
 from behavior_model.baselines import fit_and_predict, labelled_rows
 from behavior_model.calibration import apply_columns, fit_columns
 from behavior_model.config import LABELS, LabelConfig, LMConfig, ModelConfig, TrainConfig
+from behavior_model.data import check_share
 from behavior_model.eval_report import add_margins, markdown, metrics_table, run_environment
 from behavior_model.fitted import resolve_device
 from behavior_model.hybrid import HybridModel, cross_fit_sequence, with_sequence
@@ -367,8 +368,11 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.settings import apply_process_env
 
     a = parse_args(argv)
-    if a.held_out_users is not None and not 0.0 < a.held_out_users < 1.0:
-        raise SystemExit(f"--held-out-users is a share in (0, 1), got {a.held_out_users}")
+    if a.held_out_users is not None:  # before the source is loaded, not after
+        try:
+            check_share(a.held_out_users)
+        except ValueError as e:
+            raise SystemExit(f"--held-out-users: {e}") from None
     if a.train_every is not None and a.held_out_users is None:
         log.warning(
             "--train-every without --held-out-users: cutoffs closer than the label horizon make "

@@ -147,8 +147,8 @@ class MemoryData(TrainingData):
         fitted = validated = events
         if held_out_share is not None:
             users = events["user_id"].unique()
-            validated = events[events["user_id"].isin(users[held_out(users, held_out_share)])]
-            fitted = events[~events["user_id"].isin(validated["user_id"].unique())]
+            held = events["user_id"].isin(users[held_out(users, held_out_share)])
+            validated, fitted = events[held], events[~held]
         examples = {
             "train": concat_examples([build_examples(fitted, t, **common) for t in train_cutoffs]),
             "val": build_examples(validated, val_cutoff, **common),
