@@ -49,10 +49,12 @@ load-online-retail: $(STAMP)
 		from_date=2010-12-01 to_date=2011-12-09
 
 EVAL := $(BIN)/python -m behavior_model.evaluate --source online_retail --path $(ONLINE_RETAIL) \
-	--timezone Europe/London --out benchmarks/results/online_retail_eval.json $(EVAL_ARGS)
+	--timezone Europe/London --held-out-users 0.2 --out benchmarks/results/online_retail_eval.json \
+	$(EVAL_ARGS)
 
 # Both Online Retail test settings of the evaluation protocol; baselines, transformer, hybrid and ablations,
-# the pretrained LM where a GPU is present. EVAL_ARGS adds options (--families=..., --lm-path=...).
+# the pretrained LM where a GPU is present. A fifth of the users (a hash of the id) is validated on and
+# never trained on. EVAL_ARGS adds options (--families=..., --lm-path=..., --held-out-users=...).
 evaluate-online-retail: $(STAMP)
 	test -f $(ONLINE_RETAIL) || { echo "missing $(ONLINE_RETAIL) (../shared/data/online_retail)"; exit 1; }
 	$(EVAL) --test-cutoff 2011-09-01 --train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01

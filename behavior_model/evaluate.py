@@ -24,9 +24,10 @@ stopping, misled alike, fell with it (benchmarks/results/online_retail_eval_roll
 ``--held-out-users SHARE`` removes that leak: that share of the users (a salted hash of the id,
 ``data.held_out``) is validated on at the validation cutoff and never trained on, the transformer
 and LightGBM's early-stopping probe train on the other users only; the baselines are then refitted
-on every user as before. Rolling cutoffs (``--train-every``) need it. With it, weekly cutoffs on
-Online Retail showed what the leaky validation hid: the transformer memorises users seen at many
-overlapping cutoffs and its held-out ROC-AUC falls after the first epoch (README, Measured results).
+on every user as before. Rolling cutoffs (``--train-every``) need it; ``make
+evaluate-online-retail`` uses 0.2. With it, weekly cutoffs on Online Retail showed what the leaky
+validation hid: the transformer memorises users seen at many overlapping cutoffs and its held-out
+ROC-AUC falls after the first epoch (README, Measured results).
 
 The source is loaded through its mapping file by the pipeline's own Spark cleaning job (into
 ``<data>/eval/<source>/``), so any mapping works. One JSON record per (test cutoff, label, model).
