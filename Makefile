@@ -27,13 +27,8 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m dags.demo
 
-# Two test processes, each taking whole files (a module's fixtures stay in one process): most tests
-# wait on a single core (Airflow, Great Expectations, Spark local[1]), so one process leaves the
-# second core idle. Each process has its own data folder, Spark session and databases (tests/conftest.py).
-TEST_WORKERS ?= 2
-
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(BIN)/python -m pytest -q tests
 
 # After `make demo`: the README's backfill command against a real `airflow standalone`, followed
 # through the REST API; checks every backfilled date's runs, lake partitions and scores.
