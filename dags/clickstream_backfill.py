@@ -11,8 +11,13 @@ Spark application per step**, not one run per day.
 | `sessionize_range` | sessions and bot flags for the whole range |
 | `validate_sessionized_range` | GX gate on the sessions; emits the `lake_sessionized_events` asset (run_date = to_date) |
 
-Each raw row is owned by its event day (rows without a usable time by `to_date`). Rerunning the same
-range replaces the same partitions and summary rows.
+Files in day folders (`data/raw/<source>/date=.../`, the daily runs' layout) are read exactly as the
+daily runs of the range would read them: each row belongs to its file's arrival day, the folders of
+the lateness window on either side are read for late events and duplicates, and the partitions from
+`from_date` minus the lateness window are rebuilt; folders of other days are left to their own runs.
+So a backfill and the daily runs before and after it never count a row twice. Rows of any other
+file (one export, e.g. Online Retail) belong to their event day (rows outside the range or without
+a usable time to `to_date`). Rerunning the same range replaces the same partitions and summary rows.
 
 **Trigger** with params, e.g. for Online Retail: `source=online_retail`,
 `path=/path/to/shared/data/online_retail/online_retail.csv.gz`, `from_date=2010-12-01`,

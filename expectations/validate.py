@@ -21,11 +21,12 @@ SUITES = ["run_summary", "quarantined_rows", "clean_events", "sessionized_events
 
 
 def _scope(ctx: RunContext, first: date | None) -> tuple[date, list[date]]:
-    """(first partition checked, run dates whose summaries are checked)."""
-    if first is None:
-        return ctx.run_date - timedelta(days=ctx.mapping.lateness_days), [ctx.run_date]
+    """(first partition checked, run dates whose summaries are checked): a run of the days
+    [first, run_date] (first = run_date for a daily run) rebuilds the partitions from
+    ``first - lateness_days``, where its files' late events land."""
+    first = first or ctx.run_date
     days = [first + timedelta(days=k) for k in range((ctx.run_date - first).days + 1)]
-    return first, days
+    return first - timedelta(days=ctx.mapping.lateness_days), days
 
 
 def summaries_frame(lake: Lake, days: list[date]) -> pd.DataFrame:

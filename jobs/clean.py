@@ -12,8 +12,10 @@ X can only receive events from files X..X+L, so each rebuild is complete for wha
 event lands in its own partition without wiping it, and rerunning any date (or the whole range)
 gives the same lake. Events older than D-L in D's file are quarantined as ``too_late``.
 
-Accounting. Every raw row is owned by one run date: the day its file arrived (daily runs) or its
-event day (historical loads; rows without a usable time belong to the load's last day). For the rows
+Accounting. Every raw row is owned by one run date: the day its file arrived (the file's day
+folder; the daily run and a historical load of day folders alike, so they hand over without
+counting a row twice), or for a file outside day folders (one export) its event day (rows outside
+the load's range or without a usable time belong to the load's last day). For the rows
 a date owns: raw = clean + quarantined + duplicate, where a duplicate is a valid row whose event_id
 appeared earlier (earlier arrival, file or line). Summaries go to JSON beside the lake and to the
 warehouse tables ``etl_run_summary`` and ``etl_quarantine_counts``.
@@ -77,8 +79,11 @@ def normalize_events(
 ) -> DataFrame:
     """Map parsed fields to the canonical event columns and give each invalid row a ``reason``.
 
-    ``window_start``/``window_end`` (UTC) bound the event times this run accepts: earlier is
-    ``too_late``, at or after the end is ``future_event``. ``reason`` is null for valid rows.
+    ``window_start``/``window_end`` (UTC) bound the event times accepted from undated files: earlier
+    is ``too_late``, at or after the end is ``future_event``. A row with an arrival date D is
+    judged by D's own window, [D - lateness_days, D + 1), whichever run reads it, so a rerun that
+    reads later files, or a backfill, treats each file as its daily run does. ``reason`` is null
+    for valid rows.
     ``run_date`` is the date that owns the row: its arrival date, or for rows of a historical load
     (no arrival date) its event date, else ``default_run_date``.
     """
@@ -155,8 +160,14 @@ def normalize_events(
         raw_price.alias("_raw_price"),
         raw_qty.alias("_raw_qty"),
     )
-    start = F.lit(window_start).cast("timestamp")
-    end = F.lit(window_end).cast("timestamp")
+    # A row of a dated file (an arrival day D) is judged as D's daily run judges it, whichever run
+    # reads it: [D - lateness_days, D + 1). Rows of undated files (one export) use the run's window.
+    arrival = F.col("arrival_date")
+    start = F.coalesce(
+        F.date_sub(arrival, mapping.lateness_days).cast("timestamp"),
+        F.lit(window_start).cast("timestamp"),
+    )
+    end = F.coalesce(F.date_add(arrival, 1).cast("timestamp"), F.lit(window_end).cast("timestamp"))
     not_finite = lambda x: F.isnan(x) | (F.abs(x) == float("inf"))  # noqa: E731
     reason = (
         F.when(~F.is_valid_utf8("raw_line"), "bad_encoding")
@@ -316,8 +327,10 @@ def clean_events(
     owned_dates: list[date],
     default_run_date: date | None = None,
     pii_secret: str | None = None,
+    partitions_from: date | None = None,
 ) -> list[RunSummary]:
-    """Clean ``files``; rebuild event partitions [first_date, last_date]; summarize owned dates.
+    """Clean ``files``; rebuild event partitions [partitions_from or first_date, last_date];
+    summarize owned dates. [first_date, last_date] is the window of undated files' rows.
 
     Writes the lake (events, quarantine) and returns the summaries; recording them is the
     caller's one write (``pipeline.run_summaries.record_run_summaries``).
@@ -335,7 +348,8 @@ def clean_events(
     ).persist()
     try:
         clean = classified.filter(F.col("reason").isNull() & ~F.col("is_duplicate"))
-        span = [first_date + timedelta(days=k) for k in range((last_date - first_date).days + 1)]
+        span_start = partitions_from or first_date
+        span = [span_start + timedelta(days=k) for k in range((last_date - span_start).days + 1)]
         log.info("%s: writing clean events for %s..%s", mapping.name, first_date, last_date)
         written = write_partitions(
             clean.select(*EVENT_COLUMNS, "event_date"), lake.events, column="event_date", dates=span

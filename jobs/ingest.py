@@ -3,11 +3,14 @@
     python -m jobs.ingest --source online_retail \\
         --path ../shared/data/online_retail/online_retail.csv.gz --from 2010-12-01 --to 2011-12-09
 
-Reads every file under ``--path`` (a file or a folder, any mix of plain and gzip files), cleans,
-quarantines and deduplicates them together and rebuilds every event_date partition in [from, to].
-Each row is owned by its event day (rows without a usable time by the ``--to`` day), so
-``etl_run_summary`` accounts for every raw row once. Rerunning the load replaces the same
-partitions and summary rows. The whole chain (clean, gate, sessionize, gate) is the
+Reads the files under ``--path`` (a file or a folder, any mix of plain and gzip files), cleans,
+quarantines and deduplicates them together and rebuilds every event_date partition of the range.
+Files in arrival-day folders (the mapping's ``day_folder``, as the daily runs read them) belong to
+their arrival day, exactly as if each day's daily run had read them: the load and the daily runs
+before and after it hand over without counting a row twice. Rows of any other file (one export)
+belong to their event day (rows outside the range or without a usable time to the ``--to``
+day). So ``etl_run_summary`` accounts for every raw row once. Rerunning the load replaces the
+same partitions and summary rows. The whole chain (clean, gate, sessionize, gate) is the
 ``clickstream_backfill`` DAG: ``python -m dags.run clickstream_backfill ...`` runs it from a shell.
 """
 
@@ -22,7 +25,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from jobs.clean import clean_events
-from jobs.raw_files import inspect, list_files
+from jobs.raw_files import inspect, split_by_arrival
 from pipeline.context import RunContext
 from pipeline.contracts import RunSummary
 from pipeline.lake import Lake
@@ -42,12 +45,31 @@ def ingest_range(
     lake: Lake,
     pii_secret: str | None = None,
 ) -> list[RunSummary]:
-    """Clean every file under ``path`` for event dates [first, last]."""
+    """Clean the files under ``path`` for the days [first, last]; one summary per day.
+
+    Files in arrival-day folders (``mapping.day_folder``) are read as the daily runs of [first,
+    last] would read them, together: each belongs to its arrival day, the files of the lateness
+    window on either side are read for duplicates and late events but not owned, and the event
+    partitions from ``first - lateness_days`` are rebuilt. Folders of other days are left to
+    their own runs, so a backfill and the daily runs around it never count a row twice. The
+    rows of any other file (one export) belong to their event day, or to ``last`` when they are
+    outside [first, last] or have no usable time.
+    """
     if last < first:
         raise ValueError(f"to date {last} is before from date {first}")
-    files = [inspect(p, mapping, None) for p in list_files(path)]
+    L = mapping.lateness_days
+    by_day, undated = split_by_arrival(path, mapping)
+    read_from, read_to = first - timedelta(days=L), last + timedelta(days=L)
+    dated = {d: ps for d, ps in sorted(by_day.items()) if read_from <= d <= read_to}
+    files = [inspect(p, mapping, d) for d, ps in dated.items() for p in ps]
+    files += [inspect(p, mapping, None) for p in undated]
     days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
-    log.info("%s: %d raw files, event dates %s..%s", mapping.name, len(files), first, last)
+    log.info(
+        "%s: %d files in day folders %s..%s (%d other day folders left to their own runs), "
+        "%d other files; days %s..%s",
+        mapping.name, sum(map(len, dated.values())), read_from, read_to,
+        len(by_day) - len(dated), len(undated), first, last,
+    )  # fmt: skip
     summaries = clean_events(
         spark,
         files,
@@ -58,9 +80,11 @@ def ingest_range(
         owned_dates=days,
         default_run_date=last,
         pii_secret=pii_secret,
+        partitions_from=read_from if dated else None,
     )
     for s in summaries:
-        s.raw_files = [str(f.path) for f in files]
+        arrived = dated.get(date.fromisoformat(s.run_date), [])
+        s.raw_files = [str(p) for p in [*arrived, *undated]]
     return summaries
 
 

@@ -12,7 +12,7 @@ import gzip
 import io
 import zlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from pipeline.source_mapping import SourceMapping
@@ -25,7 +25,8 @@ class RawFileError(RuntimeError):
 @dataclass(frozen=True)
 class RawFile:
     path: Path
-    # The day the file arrived; None for a historical load (rows are then owned by their event day).
+    # The day the file arrived (its day folder); None for an export outside day folders (its rows
+    # are then owned by their event day).
     arrival_date: date | None
     # CSV: the header's column names, in file order; None for JSON lines or an empty file.
     columns: tuple[str, ...] | None
@@ -35,6 +36,35 @@ def day_files(raw_root: Path, mapping: SourceMapping, day: date) -> list[Path]:
     """Files that arrived on ``day`` (``<raw_root>/<day_folder>/*``)."""
     folder = raw_root / day.strftime(mapping.day_folder)
     return list_files(folder) if folder.is_dir() else []
+
+
+def arrival_day(relative: Path, mapping: SourceMapping) -> date | None:
+    """The arrival day of a file at ``relative`` (to the raw root), if it lies in a day folder."""
+    parts = relative.parent.parts
+    for n in range(1, len(parts) + 1):
+        try:
+            return datetime.strptime("/".join(parts[:n]), mapping.day_folder).date()
+        except ValueError:
+            continue
+    return None
+
+
+def split_by_arrival(
+    path: Path, mapping: SourceMapping
+) -> tuple[dict[date, list[Path]], list[Path]]:
+    """Files under ``path``: those in arrival-day folders (``mapping.day_folder``) by day, and
+    the others (an export dropped anywhere else, or ``path`` itself when it is a file)."""
+    if path.is_file():
+        return {}, [path]
+    by_day: dict[date, list[Path]] = {}
+    undated = []
+    for f in list_files(path):
+        day = arrival_day(f.relative_to(path), mapping)
+        if day is None:
+            undated.append(f)
+        else:
+            by_day.setdefault(day, []).append(f)
+    return by_day, undated
 
 
 def list_files(path: Path) -> list[Path]:

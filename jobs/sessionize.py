@@ -141,12 +141,13 @@ def sessionize_range(
 def run(ctx: RunContext, *, first: date | None = None) -> list[str]:
     """Entry point for the DAG task and the CLI; returns the partitions written.
 
-    Daily runs rewrite [run_date - lateness, run_date]; a historical load passes ``first``.
+    A run of the days [first, run_date] (a historical load passes ``first``; a daily run is
+    the one day) rewrites [first - lateness, run_date]: the partitions its clean step rebuilt.
     """
     from jobs.spark import get_spark
 
     mapping = ctx.mapping
-    first = first or ctx.run_date - timedelta(days=mapping.lateness_days)
+    first = (first or ctx.run_date) - timedelta(days=mapping.lateness_days)
     written, activity = sessionize_range(
         get_spark(ctx.settings, f"sessionize-{mapping.name}"),
         lake=ctx.lake,

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.clean import MissingExportError, clean_day, mark_duplicates, normalize_events
+from jobs.ingest import ingest_range
 from jobs.parse import number_lines, parse_lines
 from pipeline.lake import Lake, read_partitions
 from pipeline.sample_data import SampleConfig, generate
@@ -163,14 +164,7 @@ def test_every_raw_row_is_accounted_for_and_matches_the_planted_dirt(spark, smal
         s = clean_day(
             spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=date.fromisoformat(day)
         )
-        assert s.raw_rows == planted["raw_rows"]
-        assert s.raw_rows == s.clean_rows + s.quarantined_rows + s.duplicate_rows
-        assert s.clean_rows == planted.get("clean", 0)
-        assert s.duplicate_rows == planted.get("duplicate", 0)
-        reasons = {
-            k: v for k, v in planted.items() if k not in ("raw_rows", "clean", "duplicate", "late")
-        }
-        assert s.quarantined_by_reason == reasons
+        _matches_the_planted_dirt(s, planted)
     # Every clean row of every file is in the lake exactly once.
     total_clean = sum(f.get("clean", 0) for f in manifest["files"].values())
     events = _lake_rows(lake)
@@ -179,6 +173,52 @@ def test_every_raw_row_is_accounted_for_and_matches_the_planted_dirt(spark, smal
     assert (
         events["event_time"].dt.date == events["event_date"].astype(str).map(date.fromisoformat)
     ).all()
+
+
+def _matches_the_planted_dirt(s, planted: dict) -> None:
+    assert s.raw_rows == planted["raw_rows"]
+    assert s.raw_rows == s.clean_rows + s.quarantined_rows + s.duplicate_rows
+    assert s.clean_rows == planted.get("clean", 0)
+    assert s.duplicate_rows == planted.get("duplicate", 0)
+    reasons = {
+        k: v for k, v in planted.items() if k not in ("raw_rows", "clean", "duplicate", "late")
+    }
+    assert s.quarantined_by_reason == reasons
+
+
+def test_a_backfill_of_day_folders_hands_over_to_the_daily_runs(spark, small_sample, tmp_path):
+    """A range load over the daily layout, with later days' files already there, then daily runs:
+    each day counted once, as its daily run counts it, and the lake the daily runs' lake."""
+    raw, manifest, _ = small_sample
+    days = [date.fromisoformat(d) for d in manifest["files"]]
+    daily = Lake(tmp_path / "daily")
+    for d in days:
+        clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=daily, run_date=d)
+
+    lake = Lake(tmp_path / "lake")
+
+    def backfill():
+        return ingest_range(spark, mapping=SAMPLE, path=raw, first=days[0], last=days[2], lake=lake)
+
+    summaries = {s.run_date: s for s in backfill()}
+    assert sorted(summaries) == [d.isoformat() for d in days[:3]]
+    for d in days[3:]:
+        s = clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=d)
+        summaries[s.run_date] = s
+    # Rows of later days' files are neither quarantined as future events nor counted twice.
+    for day, planted in manifest["files"].items():
+        _matches_the_planted_dirt(summaries[day], planted)
+    assert summaries[days[2].isoformat()].raw_files == [
+        str(p) for p in sorted((raw / days[2].strftime(SAMPLE.day_folder)).iterdir())
+    ]
+    pd.testing.assert_frame_equal(_lake_rows(lake), _lake_rows(daily))
+
+    # A daily rerun inside the loaded range, and the load again, change nothing.
+    again = clean_day(spark, mapping=SAMPLE, raw_root=raw, lake=lake, run_date=days[1])
+    _matches_the_planted_dirt(again, manifest["files"][days[1].isoformat()])
+    for s in backfill():
+        _matches_the_planted_dirt(s, manifest["files"][s.run_date])
+    pd.testing.assert_frame_equal(_lake_rows(lake), _lake_rows(daily))
 
 
 def test_late_events_land_in_their_own_partition_and_reruns_change_nothing(
