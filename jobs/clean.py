@@ -350,7 +350,7 @@ def clean_events(
         clean = classified.filter(F.col("reason").isNull() & ~F.col("is_duplicate"))
         span_start = partitions_from or first_date
         span = [span_start + timedelta(days=k) for k in range((last_date - span_start).days + 1)]
-        log.info("%s: writing clean events for %s..%s", mapping.name, first_date, last_date)
+        log.info("%s: writing clean events for %s..%s", mapping.name, span_start, last_date)
         written = write_partitions(
             clean.select(*EVENT_COLUMNS, "event_date"), lake.events, column="event_date", dates=span
         )
