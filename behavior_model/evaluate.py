@@ -88,7 +88,7 @@ def load_events(
     from jobs.spark import get_spark
 
     lake = Lake(settings.data_dir / "eval" / mapping.name)
-    summaries = ingest_range(
+    load = ingest_range(
         get_spark(settings, f"evaluate-{mapping.name}"),
         mapping=mapping,
         path=path,
@@ -97,7 +97,7 @@ def load_events(
         lake=lake,
         pii_secret=settings.pii_secret,
     )
-    log.info("%s: %s", mapping.name, json.dumps(totals(summaries)))
+    log.info("%s: %s", mapping.name, json.dumps(totals(load)))
     return read_partitions(lake.events)
 
 

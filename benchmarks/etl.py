@@ -89,7 +89,9 @@ def run_spark(raw: Path, work: Path) -> dict:
     startup = time.time() - t0
     first, last = START, START + timedelta(days=DAYS)
     t1 = time.time()
-    summaries = ingest_range(spark, mapping=mapping, path=raw, first=first, last=last, lake=lake)
+    summaries = ingest_range(
+        spark, mapping=mapping, path=raw, first=first, last=last, lake=lake
+    ).summaries
     t2 = time.time()
     sessionize_range(
         spark,

@@ -6,7 +6,7 @@ Spark application per step**, not one run per day.
 
 | task | what it does |
 |---|---|
-| `ingest_range` | reads every file under `path` with the source mapping; cleans, quarantines with reasons, deduplicates; rebuilds every event_date partition in [from_date, to_date]; writes `etl_run_summary` per day |
+| `ingest_range` | reads the files under `path` that the range owns or needs (below) with the source mapping; cleans, quarantines with reasons, deduplicates; rebuilds the range's event_date partitions; writes `etl_run_summary` per day; returns the range's totals (the task's XCom) |
 | `validate_range` | GX gate: every day reconciles (raw = clean + quarantined + duplicate); the events are sound |
 | `sessionize_range` | sessions and bot flags for the whole range |
 | `validate_sessionized_range` | GX gate on the sessions; emits the `lake_sessionized_events` asset (run_date = to_date) |
@@ -16,8 +16,11 @@ daily runs of the range would read them: each row belongs to its file's arrival 
 the lateness window on either side are read for late events and duplicates, and the partitions from
 `from_date` minus the lateness window are rebuilt; folders of other days are left to their own runs.
 So a backfill and the daily runs before and after it never count a row twice. Rows of any other
-file (one export, e.g. Online Retail) belong to their event day (rows outside the range or without
-a usable time to `to_date`). Rerunning the same range replaces the same partitions and summary rows.
+file (one export, e.g. Online Retail) belong to their event day, and rows without a usable time to
+the file's last event day, whatever the range: so an export can be loaded in several ranges, each
+row counted by the range holding its day. The rows a range leaves to other ranges are in the
+task's totals (`left_to_other_loads`: rows and days) and its log. Rerunning the same range replaces
+the same partitions and summary rows.
 
 **Trigger** with params, e.g. for Online Retail: `source=online_retail`,
 `path=/path/to/shared/data/online_retail/online_retail.csv.gz`, `from_date=2010-12-01`,

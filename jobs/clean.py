@@ -14,9 +14,11 @@ gives the same lake. Events older than D-L in D's file are quarantined as ``too_
 
 Accounting. Every raw row is owned by one run date: the day its file arrived (the file's day
 folder; the daily run and a historical load of day folders alike, so they hand over without
-counting a row twice), or for a file outside day folders (one export) its event day (rows outside
-the load's range or without a usable time belong to the load's last day). For the rows
-a date owns: raw = clean + quarantined + duplicate, where a duplicate is a valid row whose event_id
+counting a row twice), or for a file outside day folders (one export) its event day, and for its
+rows without a usable time the file's last event day. Ownership never depends on the load's range,
+so an export loaded in several ranges counts each row once: rows of days outside a load are left
+to the load of their day (``OtherDays``, logged and in the load's totals). For the rows a date
+owns: raw = clean + quarantined + duplicate, where a duplicate is a valid row whose event_id
 appeared earlier (earlier arrival, file or line). Summaries go to JSON beside the lake and to the
 warehouse tables ``etl_run_summary`` and ``etl_quarantine_counts``.
 """
@@ -26,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -48,6 +50,20 @@ log = logging.getLogger(__name__)
 
 class MissingExportError(FileNotFoundError):
     """The day's raw files have not arrived (yet)."""
+
+
+@dataclass(frozen=True)
+class OtherDays:
+    """Rows of undated files (one export) that belong to days outside a load's range: the load of
+    their day counts them, this one leaves them alone (a range of an export loaded in parts)."""
+
+    rows: int = 0
+    first_day: date | None = None
+    last_day: date | None = None
+
+    def as_dict(self) -> dict:
+        days = f"{self.first_day}..{self.last_day}" if self.rows else None
+        return {"rows": self.rows, "days": days}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,7 +90,6 @@ def normalize_events(
     mapping: SourceMapping,
     window_start: datetime,
     window_end: datetime,
-    default_run_date: date | None = None,
     pii_secret: str | None = None,
 ) -> DataFrame:
     """Map parsed fields to the canonical event columns and give each invalid row a ``reason``.
@@ -84,8 +99,9 @@ def normalize_events(
     judged by D's own window, [D - lateness_days, D + 1), whichever run reads it, so a rerun that
     reads later files, or a backfill, treats each file as its daily run does. ``reason`` is null
     for valid rows.
-    ``run_date`` is the date that owns the row: its arrival date, or for rows of a historical load
-    (no arrival date) its event date, else ``default_run_date``.
+    ``run_date`` is the date that owns the row: its arrival date, or for rows of an undated file
+    its event date; null for an undated row without a usable time (``classify`` gives it the
+    file's last event day).
     """
     c = mapping.columns
     raw_time = _text(c.event_time)
@@ -195,12 +211,7 @@ def normalize_events(
         .when(F.col("event_time") < start, "too_late")
     )
     event_date = F.to_date("event_time")
-    in_window = (F.col("event_time") >= start) & (F.col("event_time") < end)
-    owner = F.coalesce(
-        F.col("arrival_date"),
-        F.when(in_window, event_date),
-        F.lit(default_run_date).cast("date"),
-    )
+    owner = F.coalesce(F.col("arrival_date"), event_date)
     return (
         events.withColumn("reason", reason)
         .withColumn("quantity", F.when(F.col("reason").isNull(), F.col("_quantity").cast("long")))
@@ -261,7 +272,11 @@ def classify(
     default_run_date: date | None = None,
     pii_secret: str | None = None,
 ) -> DataFrame:
-    """Every raw line with its canonical columns, ``reason``, ``run_date`` and ``is_duplicate``."""
+    """Every raw line with its canonical columns, ``reason``, ``run_date`` and ``is_duplicate``.
+
+    A row of an undated file without a usable time belongs to the file's last event day (the day
+    the export was cut), else (no row of the file has a time) to ``default_run_date``.
+    """
     parts = []
     for header, lines in read_raw_lines(spark, files):
         parsed = parse_lines(lines, mapping=mapping, columns=header)
@@ -270,7 +285,6 @@ def classify(
             mapping=mapping,
             window_start=window_start,
             window_end=window_end,
-            default_run_date=default_run_date,
             pii_secret=pii_secret,
         )
         # Quarantined lines are kept as valid text (invalid bytes become U+FFFD). Valid rows need
@@ -285,6 +299,12 @@ def classify(
     df = parts[0]
     for p in parts[1:]:
         df = df.unionByName(p)
+    if any(f.arrival_date is None for f in files):
+        file_last_day = F.max("event_date").over(Window.partitionBy("source_file"))
+        df = df.withColumn(
+            "run_date",
+            F.coalesce("run_date", file_last_day, F.lit(default_run_date).cast("date")),
+        )
     return mark_duplicates(df)
 
 
@@ -328,12 +348,13 @@ def clean_events(
     default_run_date: date | None = None,
     pii_secret: str | None = None,
     partitions_from: date | None = None,
-) -> list[RunSummary]:
+) -> tuple[list[RunSummary], OtherDays]:
     """Clean ``files``; rebuild event partitions [partitions_from or first_date, last_date];
     summarize owned dates. [first_date, last_date] is the window of undated files' rows.
 
-    Writes the lake (events, quarantine) and returns the summaries; recording them is the
-    caller's one write (``pipeline.run_summaries.record_run_summaries``).
+    Writes the lake (events, quarantine) and returns the summaries and the undated files' rows
+    owned by other dates; recording the summaries is the caller's one write
+    (``pipeline.run_summaries.record_run_summaries``).
     """
     window_start = datetime.combine(first_date, time(), tzinfo=UTC)
     window_end = datetime.combine(last_date + timedelta(days=1), time(), tzinfo=UTC)
@@ -366,11 +387,27 @@ def clean_events(
         log.info("%s: writing quarantined rows", mapping.name)
         write_partitions(quarantine, lake.quarantine, column="ingest_date", dates=owned_dates)
         summaries = summarize(owned, source=mapping.name, dates=owned_dates)
+        other = OtherDays()
+        if any(f.arrival_date is None for f in files):
+            elsewhere = F.col("arrival_date").isNull() & ~F.col("run_date").isin(owned_dates)
+            r = (
+                classified.filter(elsewhere)
+                .agg(F.count(F.lit(1)).alias("n"), F.min("run_date"), F.max("run_date"))
+                .first()
+            )
+            other = OtherDays(r[0], r[1], r[2])
     finally:
         classified.unpersist()
+    if other.rows:
+        log.warning(
+            "%s: %d rows of the export belong to days outside %s..%s (%s..%s): the loads of "
+            "those days count them, not this one",
+            mapping.name, other.rows, owned_dates[0], owned_dates[-1], other.first_day,
+            other.last_day,
+        )  # fmt: skip
     for s in summaries:
         s.partitions_written = written
-    return summaries
+    return summaries, other
 
 
 def clean_day(
@@ -398,7 +435,7 @@ def clean_day(
         "%s %s: %d raw files in the late-event window %s..%s",
         mapping.name, run_date, len(files), run_date - timedelta(days=L), run_date + timedelta(days=L),
     )  # fmt: skip
-    (summary,) = clean_events(
+    (summary,), _ = clean_events(
         spark,
         files,
         mapping=mapping,

@@ -8,9 +8,11 @@ quarantines and deduplicates them together and rebuilds every event_date partiti
 Files in arrival-day folders (the mapping's ``day_folder``, as the daily runs read them) belong to
 their arrival day, exactly as if each day's daily run had read them: the load and the daily runs
 before and after it hand over without counting a row twice. Rows of any other file (one export)
-belong to their event day (rows outside the range or without a usable time to the ``--to``
-day). So ``etl_run_summary`` accounts for every raw row once. Rerunning the load replaces the
-same partitions and summary rows. The whole chain (clean, gate, sessionize, gate) is the
+belong to their event day, rows without a usable time to the file's last event day, whatever the
+range: rows of days outside [--from, --to] are left to the load of their day and reported
+(``left_to_other_loads`` in the totals), so an export can be loaded in several ranges. So
+``etl_run_summary`` accounts for every raw row once. Rerunning the load replaces the same
+partitions and summary rows. The whole chain (clean, gate, sessionize, gate) is the
 ``clickstream_backfill`` DAG: ``python -m dags.run clickstream_backfill ...`` runs it from a shell.
 """
 
@@ -19,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from jobs.clean import clean_events
+from jobs.clean import OtherDays, clean_events
 from jobs.raw_files import inspect, split_by_arrival
 from pipeline.context import RunContext
 from pipeline.contracts import RunSummary
@@ -33,6 +36,15 @@ from pipeline.run_summaries import record_run_summaries
 from pipeline.source_mapping import SourceMapping
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Load:
+    """What a range load counted: one summary per day of the range, and the export rows it left
+    to the loads of other days."""
+
+    summaries: list[RunSummary]
+    other_days: OtherDays = field(default_factory=OtherDays)
 
 
 def ingest_range(
@@ -44,7 +56,7 @@ def ingest_range(
     last: date,
     lake: Lake,
     pii_secret: str | None = None,
-) -> list[RunSummary]:
+) -> Load:
     """Clean the files under ``path`` for the days [first, last]; one summary per day.
 
     Files in arrival-day folders (``mapping.day_folder``) are read as the daily runs of [first,
@@ -52,8 +64,9 @@ def ingest_range(
     window on either side are read for duplicates and late events but not owned, and the event
     partitions from ``first - lateness_days`` are rebuilt. Folders of other days are left to
     their own runs, so a backfill and the daily runs around it never count a row twice. The
-    rows of any other file (one export) belong to their event day, or to ``last`` when they are
-    outside [first, last] or have no usable time.
+    rows of any other file (one export) belong to their event day, or without a usable time to
+    the file's last event day; rows of days outside [first, last] are left to the loads of those
+    days (``Load.other_days``), so loading an export in parts counts each row once.
     """
     if last < first:
         raise ValueError(f"to date {last} is before from date {first}")
@@ -70,7 +83,7 @@ def ingest_range(
         mapping.name, sum(map(len, dated.values())), read_from, read_to,
         len(by_day) - len(dated), len(undated), first, last,
     )  # fmt: skip
-    summaries = clean_events(
+    summaries, other = clean_events(
         spark,
         files,
         mapping=mapping,
@@ -85,14 +98,14 @@ def ingest_range(
     for s in summaries:
         arrived = dated.get(date.fromisoformat(s.run_date), [])
         s.raw_files = [str(p) for p in [*arrived, *undated]]
-    return summaries
+    return Load(summaries, other)
 
 
-def run(ctx: RunContext, *, path: Path, first: date) -> list[RunSummary]:
+def run(ctx: RunContext, *, path: Path, first: date) -> Load:
     """Clean [first, ctx.run_date] and record the summaries (the backfill DAG's first task)."""
     from jobs.spark import get_spark
 
-    summaries = ingest_range(
+    load = ingest_range(
         get_spark(ctx.settings, f"ingest-{ctx.source}"),
         mapping=ctx.mapping,
         path=path,
@@ -101,13 +114,14 @@ def run(ctx: RunContext, *, path: Path, first: date) -> list[RunSummary]:
         lake=ctx.lake,
         pii_secret=ctx.settings.pii_secret,
     )
-    record_run_summaries(summaries, lake=ctx.lake, warehouse=ctx.warehouse)
-    log.info("%s: %s", ctx.source, json.dumps(totals(summaries)))
-    return summaries
+    record_run_summaries(load.summaries, lake=ctx.lake, warehouse=ctx.warehouse)
+    log.info("%s: %s", ctx.source, json.dumps(totals(load)))
+    return load
 
 
-def totals(summaries: list[RunSummary]) -> dict:
-    """Row accounting of a range, summed over its days."""
+def totals(load: Load) -> dict:
+    """Row accounting of a range, summed over its days, and the export rows left to other loads."""
+    summaries = load.summaries
     reasons: dict[str, int] = {}
     for s in summaries:
         for r, n in s.quarantined_by_reason.items():
@@ -119,6 +133,7 @@ def totals(summaries: list[RunSummary]) -> dict:
         "quarantined_rows": sum(s.quarantined_rows for s in summaries),
         "duplicate_rows": sum(s.duplicate_rows for s in summaries),
         "quarantined_by_reason": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "left_to_other_loads": load.other_days.as_dict(),
     }
 
 

@@ -110,8 +110,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     "unknown_event_type": "the event name is not in the mapping's event_types",
     "bad_number": "price or quantity is not a finite number (text, NaN, Infinity)",
     "negative_price": "price below zero",
-    "future_event": "event time after the end of the run's window",
-    "too_late": "event time before the run's window (older than the lateness allowance)",
+    "future_event": "event time after the end of the day its file arrived (a file in a day folder)",
+    "too_late": "event time more than lateness_days before the day its file arrived",
 }
 
 

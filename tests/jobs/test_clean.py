@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -198,7 +199,8 @@ def test_a_backfill_of_day_folders_hands_over_to_the_daily_runs(spark, small_sam
     lake = Lake(tmp_path / "lake")
 
     def backfill():
-        return ingest_range(spark, mapping=SAMPLE, path=raw, first=days[0], last=days[2], lake=lake)
+        load = ingest_range(spark, mapping=SAMPLE, path=raw, first=days[0], last=days[2], lake=lake)
+        return load.summaries
 
     summaries = {s.run_date: s for s in backfill()}
     assert sorted(summaries) == [d.isoformat() for d in days[:3]]
@@ -219,6 +221,70 @@ def test_a_backfill_of_day_folders_hands_over_to_the_daily_runs(spark, small_sam
     for s in backfill():
         _matches_the_planted_dirt(s, manifest["files"][s.run_date])
     pd.testing.assert_frame_equal(_lake_rows(lake), _lake_rows(daily))
+
+
+def _export_of(raw, folder):
+    """The sample's day files as one export outside day folders (a history dump), plus a row
+    without a usable time."""
+    lines = [_line(event_id="no-time", ts="soon").encode()]
+    for f in sorted(p for p in raw.rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        lines += (gzip.decompress(data) if f.suffix == ".gz" else data).splitlines()
+    folder.mkdir()
+    (folder / "history.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    return folder, len(lines)
+
+
+def test_an_export_loaded_in_parts_counts_each_row_once(spark, small_sample, tmp_path):
+    """One export loaded as one range or as two: the same summary per day, lake and quarantine;
+    each part leaves the other part's rows alone and says how many it left."""
+    raw, manifest, _ = small_sample
+    export, lines = _export_of(raw, tmp_path / "export")
+    days = [date.fromisoformat(d) for d in manifest["files"]]
+    first, last = days[0] - timedelta(days=7), days[-1] + timedelta(days=3)
+    middle = days[2]
+
+    def load(lake, a, b):
+        return ingest_range(spark, mapping=SAMPLE, path=export, first=a, last=b, lake=lake)
+
+    whole_lake, parts_lake = Lake(tmp_path / "whole"), Lake(tmp_path / "parts")
+    whole = load(whole_lake, first, last)
+    early, late = (
+        load(parts_lake, first, middle),
+        load(parts_lake, middle + timedelta(days=1), last),
+    )
+
+    assert whole.other_days.rows == 0
+    assert sum(s.raw_rows for s in whole.summaries) == lines
+    assert all(s.unaccounted_rows == 0 for s in whole.summaries)
+
+    def counts(summaries):
+        return {
+            s.run_date: (s.raw_rows, s.clean_rows, s.duplicate_rows, s.quarantined_by_reason)
+            for s in summaries
+        }
+
+    assert counts(early.summaries) | counts(late.summaries) == counts(whole.summaries)
+    early_rows, late_rows = (sum(s.raw_rows for s in x.summaries) for x in (early, late))
+    assert early_rows > 0 and late_rows > 0
+    assert (early.other_days.rows, late.other_days.rows) == (late_rows, early_rows)
+    assert early.other_days.first_day > middle and late.other_days.last_day <= middle
+    # Run-window reasons never apply to an export; rows without a time go to its last event day.
+    days_of: dict[str, set[str]] = {}
+    for s in whole.summaries:
+        for reason in s.quarantined_by_reason:
+            days_of.setdefault(reason, set()).add(s.run_date)
+    assert not {"future_event", "too_late"} & set(days_of)
+    last_event_day = max(s.run_date for s in whole.summaries if s.clean_rows)
+    assert days_of["malformed"] == days_of["bad_timestamp"] == {last_event_day}
+
+    pd.testing.assert_frame_equal(_lake_rows(parts_lake), _lake_rows(whole_lake))
+    by_line = ["source_file", "line_number"]
+    quarantined = [
+        read_partitions(lake.quarantine).sort_values(by_line).reset_index(drop=True)
+        for lake in (parts_lake, whole_lake)
+    ]
+    pd.testing.assert_frame_equal(*quarantined)
 
 
 def test_late_events_land_in_their_own_partition_and_reruns_change_nothing(
