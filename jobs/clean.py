@@ -95,10 +95,11 @@ def normalize_events(
     """Map parsed fields to the canonical event columns and give each invalid row a ``reason``.
 
     ``window_start``/``window_end`` (UTC) bound the event times accepted from undated files: earlier
-    is ``too_late``, at or after the end is ``future_event``. A row with an arrival date D is
-    judged by D's own window, [D - lateness_days, D + 1), whichever run reads it, so a rerun that
-    reads later files, or a backfill, treats each file as its daily run does. ``reason`` is null
-    for valid rows.
+    is ``too_late``, at or after the end is ``future_event`` (such a row belongs to its event day,
+    outside the load, so only the load of that day counts it, valid). A row with an arrival date
+    D is judged by D's own window, [D - lateness_days, D + 1), whichever run reads it, so a rerun
+    that reads later files, or a backfill, treats each file as its daily run does. ``reason`` is
+    null for valid rows.
     ``run_date`` is the date that owns the row: its arrival date, or for rows of an undated file
     its event date; null for an undated row without a usable time (``classify`` gives it the
     file's last event day).
