@@ -19,8 +19,9 @@ So a backfill and the daily runs before and after it never count a row twice. Ro
 file (one export, e.g. Online Retail) belong to their event day, and rows without a usable time to
 the file's last event day, whatever the range: so an export can be loaded in several ranges, each
 row counted by the range holding its day. The rows a range leaves to other ranges are in the
-task's totals (`left_to_other_loads`: rows and days) and its log. Rerunning the same range replaces
-the same partitions and summary rows.
+task's totals (`left_to_other_loads`: rows and days) and its log; a range that holds none of an
+export's rows fails at once, not retried, naming the export's days, and writes nothing. Rerunning
+the same range replaces the same partitions and summary rows.
 
 **Trigger** with params, e.g. for Online Retail: `source=online_retail`,
 `path=/path/to/shared/data/online_retail/online_retail.csv.gz`, `from_date=2010-12-01`,
@@ -78,11 +79,17 @@ def clickstream_backfill():
     def ingest_range(**context) -> dict:
         from pathlib import Path
 
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from jobs.clean import NothingInRangeError
         from jobs.ingest import run, totals
 
         ctx, first = _range(context["params"])
         path = Path(context["params"]["path"]) if context["params"]["path"] else ctx.raw_root
-        return totals(run(ctx, path=path, first=first))
+        try:
+            return totals(run(ctx, path=path, first=first))
+        except NothingInRangeError as e:  # a wrong range: retrying cannot help
+            raise AirflowFailException(str(e)) from e
 
     @task
     def validate_range(loaded: dict, **context) -> dict:

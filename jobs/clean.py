@@ -52,6 +52,10 @@ class MissingExportError(FileNotFoundError):
     """The day's raw files have not arrived (yet)."""
 
 
+class NothingInRangeError(ValueError):
+    """A load of exports whose rows all belong to days outside its range: a wrong range."""
+
+
 @dataclass(frozen=True)
 class OtherDays:
     """Rows of undated files (one export) that belong to days outside a load's range: the load of
@@ -369,6 +373,27 @@ def clean_events(
         pii_secret=pii_secret,
     ).persist()
     try:
+        other = OtherDays()
+        if any(f.arrival_date is None for f in files):
+            mine = F.col("run_date").isin(owned_dates)
+            r = (
+                classified.filter(F.col("arrival_date").isNull())
+                .agg(
+                    F.count(F.when(mine, 1)),
+                    F.count(F.when(~mine, 1)),
+                    F.min(F.when(~mine, F.col("run_date"))),
+                    F.max(F.when(~mine, F.col("run_date"))),
+                )
+                .first()
+            )
+            other = OtherDays(r[1], r[2], r[3])
+            if r[0] == 0 and other.rows and all(f.arrival_date is None for f in files):
+                raise NothingInRangeError(
+                    f"{mapping.name}: none of the {other.rows:,} rows of "
+                    f"{', '.join(f.path.name for f in files)} belongs to {owned_dates[0]}.."
+                    f"{owned_dates[-1]}: their days are {other.first_day}..{other.last_day}. "
+                    "Check from_date and to_date; nothing was written"
+                )
         clean = classified.filter(F.col("reason").isNull() & ~F.col("is_duplicate"))
         span_start = partitions_from or first_date
         span = [span_start + timedelta(days=k) for k in range((last_date - span_start).days + 1)]
@@ -388,15 +413,6 @@ def clean_events(
         log.info("%s: writing quarantined rows", mapping.name)
         write_partitions(quarantine, lake.quarantine, column="ingest_date", dates=owned_dates)
         summaries = summarize(owned, source=mapping.name, dates=owned_dates)
-        other = OtherDays()
-        if any(f.arrival_date is None for f in files):
-            elsewhere = F.col("arrival_date").isNull() & ~F.col("run_date").isin(owned_dates)
-            r = (
-                classified.filter(elsewhere)
-                .agg(F.count(F.lit(1)).alias("n"), F.min("run_date"), F.max("run_date"))
-                .first()
-            )
-            other = OtherDays(r[0], r[1], r[2])
     finally:
         classified.unpersist()
     if other.rows:

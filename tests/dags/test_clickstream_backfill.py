@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from dags.run import run_dag
+from pipeline.lake import Lake
 from pipeline.sample_data import SampleConfig, generate
 from pipeline.warehouse import Warehouse
 from tests.conftest import use_data_dir
@@ -59,3 +60,24 @@ def test_a_wrong_range_fails_without_retries(tmp_path, monkeypatch):
     conf = {"source": "sample_clickstream", "path": str(tmp_path),
             "from_date": "2026-01-06", "to_date": "2026-01-01"}  # fmt: skip
     assert run_dag("clickstream_backfill", conf) == "failed"
+
+
+def test_a_range_outside_the_export_fails_without_retries(spark, tmp_path, monkeypatch):
+    """An export (no day folders) none of whose rows belongs to the range: the task fails at
+    once, naming the export's days, and writes nothing."""
+    settings = use_data_dir(monkeypatch, tmp_path)
+    raw = tmp_path / "history"
+    raw.mkdir()
+    rows = [
+        {"event_id": f"e{i}", "user_id": "u1", "ts": f"2026-01-0{i}T10:00:00Z", "type": "view",
+         "item_id": "I1"}
+        for i in (1, 2)
+    ]  # fmt: skip
+    (raw / "dump.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    conf = {"source": "sample_clickstream", "path": str(raw),
+            "from_date": "2025-06-01", "to_date": "2025-06-30"}  # fmt: skip
+    assert run_dag("clickstream_backfill", conf) == "failed"
+    events = Lake(settings.source_lake("sample_clickstream")).events
+    assert not events.exists() or not any(events.iterdir())
+    wh = Warehouse(settings.warehouse_url)
+    assert wh.query("SELECT count(*) FROM etl_run_summary")[0][0] == 0

@@ -10,7 +10,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.clean import MissingExportError, clean_day, mark_duplicates, normalize_events
+from jobs.clean import (
+    MissingExportError,
+    NothingInRangeError,
+    clean_day,
+    mark_duplicates,
+    normalize_events,
+)
 from jobs.ingest import ingest_range
 from jobs.parse import number_lines, parse_lines
 from pipeline.lake import Lake, read_partitions
@@ -285,6 +291,12 @@ def test_an_export_loaded_in_parts_counts_each_row_once(spark, small_sample, tmp
         for lake in (parts_lake, whole_lake)
     ]
     pd.testing.assert_frame_equal(*quarantined)
+
+    # A range that holds none of the export's days is a mistake: it fails before writing.
+    before = _lake_rows(parts_lake)
+    with pytest.raises(NothingInRangeError, match=rf"none of the {lines:,} rows of history.jsonl"):
+        load(parts_lake, first - timedelta(days=30), first - timedelta(days=1))
+    pd.testing.assert_frame_equal(_lake_rows(parts_lake), before)
 
 
 def test_late_events_land_in_their_own_partition_and_reruns_change_nothing(
