@@ -106,9 +106,12 @@ def run_spark(raw: Path, work: Path) -> dict:
     from pyspark.sql import functions as F
 
     from jobs.clean import classify
-    from jobs.raw_files import inspect, list_files
+    from jobs.raw_files import inspect, split_by_arrival
 
-    files = [inspect(p, mapping, None) for p in list_files(raw)]
+    # As the load reads them: each day folder's files with their arrival day.
+    by_day, undated = split_by_arrival(raw, mapping)
+    files = [inspect(p, mapping, d) for d, ps in by_day.items() for p in ps]
+    files += [inspect(p, mapping, None) for p in undated]
     from datetime import UTC, datetime
     from datetime import time as dtime
 
