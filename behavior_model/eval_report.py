@@ -74,11 +74,15 @@ def metrics_table(records: list[dict]) -> str:
     for r in records:
         ci = f"{_f(r['roc_auc'])} [{_f(r['roc_auc_low'])}, {_f(r['roc_auc_high'])}]"
         ece = _f(r["ece"])
+        notes = []
         if r.get("ece_uncalibrated") is not None:
-            ece += f" (raw {_f(r['ece_uncalibrated'])}"
+            notes.append(f"raw {_f(r['ece_uncalibrated'])}")
             if r.get("ece_validation_prior") is not None:
-                ece += f"; last-cutoff prior {_f(r['ece_validation_prior'])}"
-            ece += ")"
+                notes.append(f"last-cutoff prior {_f(r['ece_validation_prior'])}")
+        if r.get("ece_known_rate") is not None:
+            notes.append(f"known rate {_f(r['ece_known_rate'])}")
+        if notes:
+            ece += f" ({'; '.join(notes)})"
         lines.append(
             f"| {r['test_cutoff'][:10]} | {r['label']} | {r['model']} | {r['n_users']:,} | {_f(r['positive_rate'])} "
             f"| {ci} | {_f(r['pr_auc'])} | {_f(r['log_loss'])} | {_f(r['brier'])} | {ece} | {_f(r['lift_top_decile'], '.2f')} "
@@ -174,8 +178,10 @@ def markdown(source: str, records: list[dict]) -> str:
                 "## Every model",
                 "ECE shows the calibrated value (Platt fitted on the validation cutoff, its intercept "
                 "moved to the base rate pooled over every labelled cutoff: `behavior_model/calibration.py`) "
-                "and, in brackets, the uncalibrated one and the one with the validation cutoff's own base "
-                "rate.",
+                "and, in brackets, the uncalibrated one, the one with the validation cutoff's own base "
+                "rate and, as a diagnostic no model has, the one with every logit shifted so that the "
+                "mean prediction is the test cutoff's base rate (known rate): what a perfect base-rate "
+                "correction would leave, the rest being a slope or shape error.",
                 metrics_table(records),
                 "## Runs",
                 runs_table(records),

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from behavior_model.baselines import fit_and_predict, labelled_rows
-from behavior_model.calibration import apply_columns, fit_columns
+from behavior_model.calibration import apply_columns, fit_columns, shift_to_rate
 from behavior_model.config import LABELS, LabelConfig, LMConfig, ModelConfig, TrainConfig
 from behavior_model.data import check_share
 from behavior_model.eval_report import add_margins, markdown, metrics_table, run_environment
@@ -239,6 +239,9 @@ def evaluate(
             }
             # Without a bootstrap (--bootstrap 0) the interval is NaN, not missing.
             rec |= {k: m.get(k, math.nan) for k in METRICS} | extra.get(f"{model}/{label}", {})
+            # Diagnostic, never a model: the ECE left if the test cutoff's base rate were known.
+            known = shift_to_rate(p, float(np.mean(test_y[label])))
+            rec["ece_known_rate"] = binary_metrics(test_y[label], known)["ece"]
             records.append(rec)
     predictions = pd.DataFrame(
         {"test_cutoff": records[0]["test_cutoff"], "user_id": test_users}

@@ -81,10 +81,14 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
         assert r["held_out_share"] == 0.3
         assert r["roc_auc_low"] <= r["roc_auc"] <= r["roc_auc_high"]
         assert 0 <= r["ece"] <= 1 and r["lift_top_decile"] > 0 and 0 < r["positive_rate"] < 1
+        # The known-rate diagnostic, for every model: the test base rate met, ranking kept.
+        assert 0 <= r["ece_known_rate"] <= 1
     best = max(r["roc_auc"] for r in records if r["label"] == "purchase")
     assert best > 0.65  # the planted signal survives a foreign format, zone and vocabulary
     report = out.with_suffix(".md").read_text()
     assert "| 2026-02-15 | purchase | lightgbm |" in report
+    lgbm = next(r for r in records if (r["label"], r["model"]) == ("purchase", "lightgbm"))
+    assert f"| {lgbm['ece']:.3f} (known rate {lgbm['ece_known_rate']:.3f}) |" in report
     assert "## Margin over the best baseline" in report and "| hybrid |" in report
     assert "| 30% of users, held out of training, at the last training cutoff |" in report
     hybrid = next(r for r in records if (r["label"], r["model"]) == ("churn", "hybrid"))

@@ -91,3 +91,15 @@ def test_platt_intercept_moves_to_the_pooled_base_rate():
     assert expected_calibration_error(y_new, moved) < 0.5 * expected_calibration_error(
         y_new, at_val
     )
+
+
+def test_known_rate_shift_meets_the_rate_and_keeps_the_ranking():
+    from behavior_model.calibration import shift_to_rate
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, 500)
+    y = (rng.uniform(size=500) < np.clip(p - 0.2, 0, 1)).astype(float)  # over-predicted by ~0.2
+    shifted = shift_to_rate(p, y.mean())
+    assert shifted.mean() == pytest.approx(y.mean(), abs=1e-6)
+    assert (np.argsort(shifted) == np.argsort(p)).all()
+    assert expected_calibration_error(y, shifted) < 0.5 * expected_calibration_error(y, p)
