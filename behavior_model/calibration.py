@@ -75,9 +75,8 @@ def shift_to_rate(p: np.ndarray, rate: float) -> np.ndarray:
     """``p`` with one offset added to every logit so that the mean probability is ``rate``: the
     best a pure base-rate correction can do (the evaluation's known-rate diagnostic; what is
     left of the ECE after it is a slope or shape error, not a prior). Ranking is unchanged."""
-    z = logit(p)
     lo, hi = -20.0, 20.0  # the mean is increasing in the offset: bisect
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if np.mean(1 / (1 + np.exp(-(z + mid)))) < rate else (lo, mid)
-    return 1 / (1 + np.exp(-(z + (lo + hi) / 2)))
+        lo, hi = (mid, hi) if np.mean(apply_platt(p, 1.0, mid)) < rate else (lo, mid)
+    return apply_platt(p, 1.0, (lo + hi) / 2)
