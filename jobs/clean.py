@@ -341,6 +341,35 @@ def summarize(owned: DataFrame, *, source: str, dates: list[date]) -> list[RunSu
     return out
 
 
+def _other_days(
+    classified: DataFrame, files: list[RawFile], *, mapping: SourceMapping, owned_dates: list[date]
+) -> OtherDays:
+    """The undated files' rows that belong to days outside ``owned_dates``. A load of exports
+    only, none of whose rows it owns, is a wrong range: ``NothingInRangeError``, before any write."""
+    if all(f.arrival_date is not None for f in files):
+        return OtherDays()
+    mine = F.col("run_date").isin(owned_dates)
+    owned, *elsewhere = (
+        classified.filter(F.col("arrival_date").isNull())
+        .agg(
+            F.count(F.when(mine, 1)),
+            F.count(F.when(~mine, 1)),
+            F.min(F.when(~mine, F.col("run_date"))),
+            F.max(F.when(~mine, F.col("run_date"))),
+        )
+        .first()
+    )
+    other = OtherDays(*elsewhere)
+    if owned == 0 and other.rows and all(f.arrival_date is None for f in files):
+        raise NothingInRangeError(
+            f"{mapping.name}: none of the {other.rows:,} rows of "
+            f"{', '.join(f.path.name for f in files)} belongs to {owned_dates[0]}.."
+            f"{owned_dates[-1]}: their days are {other.first_day}..{other.last_day}. "
+            "Check from_date and to_date; nothing was written"
+        )
+    return other
+
+
 def clean_events(
     spark: SparkSession,
     files: list[RawFile],
@@ -373,27 +402,7 @@ def clean_events(
         pii_secret=pii_secret,
     ).persist()
     try:
-        other = OtherDays()
-        if any(f.arrival_date is None for f in files):
-            mine = F.col("run_date").isin(owned_dates)
-            r = (
-                classified.filter(F.col("arrival_date").isNull())
-                .agg(
-                    F.count(F.when(mine, 1)),
-                    F.count(F.when(~mine, 1)),
-                    F.min(F.when(~mine, F.col("run_date"))),
-                    F.max(F.when(~mine, F.col("run_date"))),
-                )
-                .first()
-            )
-            other = OtherDays(r[1], r[2], r[3])
-            if r[0] == 0 and other.rows and all(f.arrival_date is None for f in files):
-                raise NothingInRangeError(
-                    f"{mapping.name}: none of the {other.rows:,} rows of "
-                    f"{', '.join(f.path.name for f in files)} belongs to {owned_dates[0]}.."
-                    f"{owned_dates[-1]}: their days are {other.first_day}..{other.last_day}. "
-                    "Check from_date and to_date; nothing was written"
-                )
+        other = _other_days(classified, files, mapping=mapping, owned_dates=owned_dates)
         clean = classified.filter(F.col("reason").isNull() & ~F.col("is_duplicate"))
         span_start = partitions_from or first_date
         span = [span_start + timedelta(days=k) for k in range((last_date - span_start).days + 1)]
