@@ -26,7 +26,8 @@ class ModelConfig:
     arch: str = "llama"
     # "event_transformer": the small transformer over event embeddings below (the CPU default).
     # "pretrained_lm": each history as text, read by a pretrained causal LM fine-tuned with LoRA
-    # (TrainConfig.lm; behavior_model.lm), for a GPU.
+    # (TrainConfig.lm; behavior_model.lm), for a GPU. "hybrid": LightGBM on the RFM features and
+    # the outputs of event transformers cross-fitted over user folds (behavior_model.hybrid).
     backbone: str = "event_transformer"
     # Small on purpose: a few thousand users and tens of events each; wider models only overfit.
     hidden_size: int = 64

@@ -13,6 +13,7 @@ not with users x N; batches are padded only to their own longest sequence.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -471,6 +472,15 @@ def held_out(user_ids: np.ndarray, share: float) -> np.ndarray:
     limit = check_share(share) * 2.0**64
     return np.fromiter(
         (_stable_hash(f"validation/{u}") < limit for u in user_ids), dtype=bool, count=len(user_ids)
+    )
+
+
+def user_fold(user_ids: np.ndarray, folds: int) -> np.ndarray:
+    """Each user's fold in [0, folds) for cross-fitting (``behavior_model.hybrid``): CRC-32 of
+    the id, stable across runs and processes (Python's ``hash`` of a string is salted per
+    process)."""
+    return np.fromiter(
+        (zlib.crc32(str(u).encode()) % folds for u in user_ids), dtype=np.int64, count=len(user_ids)
     )
 
 

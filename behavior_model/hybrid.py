@@ -2,6 +2,11 @@
 transformer read in each user's sequence (its logits and its user vector, reduced), cross-fitted
 by user folds so that LightGBM never sees a sequence output of a user the transformer trained on.
 
+Two entry points share the pieces below: ``fit_hybrid`` fits the family on a training run's
+``TrainingData`` (the lake's shards: what ``behavior_model.train`` registers, served by
+``HybridPredictor``), and ``cross_fit_sequence`` cross-fits on events in memory for the evaluation
+protocol (``behavior_model.evaluate``), whose cutoffs are its own.
+
 Cross-fitting. Users fall into ``folds`` folds by a stable hash of their id (the same fold at
 every cutoff and in every run). For fold k, a transformer is fitted on the events of the other
 folds' users (with its usual training and validation cutoffs) and reads fold k's users at every
@@ -17,30 +22,30 @@ reduces them. The logits need no mapping: every fold predicts the same targets.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import torch
 
 from behavior_model.baselines import fit_lightgbm, stopping_rows
-from behavior_model.calibration import logit
-from behavior_model.config import LABELS
+from behavior_model.calibration import apply_columns, fit_columns, logit
+from behavior_model.config import LABELS, TrainConfig
+from behavior_model.data import Examples, user_fold
+from behavior_model.explain import describe_feature
 from behavior_model.features import transform
+from behavior_model.fitted import TrainedModel, calibration_priors, reference_of, trained_model
+from behavior_model.predictor import BehaviorPredictor
+from behavior_model.serving import Predictor
+from behavior_model.trainer import fit_data
+from behavior_model.training_data import TrainingData
 from pipeline.contracts import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 
 SEQ_LOGITS = tuple(f"seq_logit_{label}" for label in LABELS)
 VECTOR_PREFIX = "seq_vec_"
-
-
-def user_fold(user_ids: np.ndarray, folds: int) -> np.ndarray:
-    """Each user's fold in [0, folds): CRC-32 of the id, stable across runs and processes
-    (Python's ``hash`` of a string is salted per process)."""
-    return np.fromiter(
-        (zlib.crc32(str(u).encode()) % folds for u in user_ids), dtype=np.int64, count=len(user_ids)
-    )
 
 
 def sequence_outputs(predictor, events: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -119,7 +124,8 @@ class HybridModel:
     """LightGBM per label on the RFM features, the sequence logits and (``use_vectors``) the
     first ``n_components`` principal components of the user vector; tree count early-stopped on
     the last training cutoff (its held-out users, with ``held_out_share``), then refitted on all
-    (``baselines.fit_lightgbm``, ``baselines.stopping_rows``)."""
+    (``baselines.fit_lightgbm``, ``baselines.stopping_rows``). What it keeps is plain arrays and
+    LightGBM boosters, so it travels in a checkpoint (``state``, ``from_state``)."""
 
     def __init__(
         self,
@@ -133,13 +139,21 @@ class HybridModel:
         self.use_vectors = use_vectors
         self.seed = seed
         self.held_out_share = held_out_share
-        self.models: dict[str, object] = {}
-        self.pca = None
+        self.boosters: dict[str, object] = {}
+        # The PCA of the user vectors: x -> (x - mean) @ components.T.
+        self.pca_mean: np.ndarray | None = None
+        self.pca_components: np.ndarray | None = None
 
-    def _matrix(self, rows: pd.DataFrame) -> np.ndarray:
+    def columns(self) -> list[str]:
+        """The names of the matrix's columns, in order."""
+        n = 0 if self.pca_components is None else self.pca_components.shape[0]
+        return [*FEATURE_NAMES, *SEQ_LOGITS, *(f"seq_pc_{i}" for i in range(n))]
+
+    def matrix(self, rows: pd.DataFrame) -> np.ndarray:
         parts = [transform(rows[list(FEATURE_NAMES)]), rows[list(SEQ_LOGITS)].to_numpy(float)]
         if self.use_vectors:
-            parts.append(self.pca.transform(rows.filter(like=VECTOR_PREFIX).to_numpy(float)))
+            vectors = rows.filter(like=VECTOR_PREFIX).to_numpy(float)
+            parts.append((vectors - self.pca_mean) @ self.pca_components.T)
         return np.hstack(parts)
 
     def fit(self, rows: pd.DataFrame) -> HybridModel:
@@ -147,15 +161,246 @@ class HybridModel:
             from sklearn.decomposition import PCA
 
             vectors = rows.filter(like=VECTOR_PREFIX).to_numpy(float)
-            self.pca = PCA(min(self.n_components, vectors.shape[1]), random_state=self.seed)
-            self.pca.fit(vectors)
-        x = self._matrix(rows)
+            pca = PCA(min(self.n_components, vectors.shape[1]), random_state=self.seed)
+            pca.fit(vectors)
+            self.pca_mean, self.pca_components = pca.mean_, pca.components_
+        x = self.matrix(rows)
         held, fitted = stopping_rows(rows, self.held_out_share)
         for label in LABELS:
             y = rows[label].to_numpy(dtype=float)
-            self.models[label], _ = fit_lightgbm(x, y, held=held, fitted=fitted, seed=self.seed)
+            model, _ = fit_lightgbm(x, y, held=held, fitted=fitted, seed=self.seed)
+            self.boosters[label] = model.booster_
         return self
 
     def predict(self, rows: pd.DataFrame) -> dict[str, np.ndarray]:
-        x = self._matrix(rows)
-        return {label: self.models[label].predict_proba(x)[:, 1] for label in LABELS}
+        x = self.matrix(rows)
+        return {label: self.boosters[label].predict(x) for label in LABELS}
+
+    def contributions(self, rows: pd.DataFrame, label: str) -> np.ndarray:
+        """(n, columns) TreeSHAP contributions to ``label``'s log-odds (LightGBM's
+        ``pred_contrib``, the expected value left out)."""
+        return self.boosters[label].predict(self.matrix(rows), pred_contrib=True)[:, :-1]
+
+    def state(self) -> dict:
+        tensor = lambda a: None if a is None else torch.from_numpy(np.asarray(a, np.float64))  # noqa: E731
+        return {
+            "n_components": self.n_components, "use_vectors": self.use_vectors,
+            "seed": self.seed, "held_out_share": self.held_out_share,
+            "pca_mean": tensor(self.pca_mean), "pca_components": tensor(self.pca_components),
+            "boosters": {label: b.model_to_string() for label, b in self.boosters.items()},
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> HybridModel:
+        import lightgbm as lgb
+
+        model = cls(
+            n_components=state["n_components"], use_vectors=state["use_vectors"],
+            seed=state["seed"], held_out_share=state["held_out_share"],
+        )  # fmt: skip
+        array = lambda t: None if t is None else t.numpy()  # noqa: E731
+        model.pca_mean, model.pca_components = (
+            array(state["pca_mean"]),
+            array(state["pca_components"]),
+        )
+        model.boosters = {k: lgb.Booster(model_str=v) for k, v in state["boosters"].items()}
+        return model
+
+
+SEQUENCE_DRIVER = "sequence"
+
+
+class HybridPredictor(Predictor):
+    """The hybrid family's predictor: one event transformer per user fold (each fitted without
+    that fold's users), the affine maps of their user vectors onto fold 0's basis, and the
+    LightGBM stack (``HybridModel``). A user is read by the transformer of its own fold, the one
+    that never trained on it, when scoring as when the stack was fitted. The fold transformers
+    share one vocabulary, item texts and architecture (``model``), so one ``Examples`` feeds all."""
+
+    family = "hybrid"
+
+    def __init__(
+        self,
+        folds: list[BehaviorPredictor],
+        maps: list[np.ndarray],
+        stack: HybridModel | None = None,
+        *,
+        calibration: list[tuple[float, float]] | None = None,
+        reference: dict | None = None,
+    ) -> None:
+        if len(folds) < 2 or len(maps) != len(folds):
+            raise ValueError(f"{len(folds)} fold transformers and {len(maps)} maps")
+        self.folds, self.maps, self.stack = folds, maps, stack
+        # Platt (a, b) per label on the stack's probabilities; None = the stack's own.
+        self.calibration = calibration
+        self.reference = reference
+
+    # What reads the examples: the fold transformers' shared architecture, vocabulary, labels.
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.folds[0].model
+
+    @property
+    def vocab(self):
+        return self.folds[0].vocab
+
+    @property
+    def labels(self):
+        return self.folds[0].labels
+
+    @property
+    def text_model_path(self) -> str | None:
+        return self.folds[0].text_model_path
+
+    @property
+    def embedder(self):
+        return self.folds[0].embedder
+
+    @embedder.setter
+    def embedder(self, embedder) -> None:
+        for fold in self.folds:
+            fold.embedder = embedder
+
+    def examples(self, events: pd.DataFrame, cutoff, *, with_labels: bool) -> Examples:
+        return self.folds[0].examples(events, cutoff, with_labels=with_labels)
+
+    def out_of_fold(self, ex: Examples) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold (logits (n, 2), user vectors in fold 0's basis (n, hidden)): each user
+        read by its own fold's transformer."""
+        fold = user_fold(ex.user_id, len(self.folds))
+        logits = np.zeros((len(ex), len(LABELS)))
+        vectors = np.zeros((len(ex), self.model.cfg.hidden_size))
+        for k, (predictor, mapping) in enumerate(zip(self.folds, self.maps, strict=True)):
+            rows = np.flatnonzero(fold == k)
+            if len(rows):
+                p, v = predictor.predict_with_vectors(ex, calibrated=False, rows=rows)
+                logits[rows] = logit(p)
+                vectors[rows] = np.hstack([v, np.ones((len(v), 1))]) @ mapping
+        return logits, vectors
+
+    @staticmethod
+    def rows(ex: Examples, logits: np.ndarray, vectors: np.ndarray) -> pd.DataFrame:
+        """The stack's input rows: raw RFM features, sequence logits and vector."""
+        return pd.concat(
+            [
+                pd.DataFrame(ex.features, columns=list(FEATURE_NAMES)),
+                pd.DataFrame(logits, columns=list(SEQ_LOGITS)),
+                pd.DataFrame(vectors, columns=[f"{VECTOR_PREFIX}{i}" for i in range(vectors.shape[1])]),
+            ],
+            axis=1,
+        )  # fmt: skip
+
+    def predict_with_vectors(
+        self, ex: Examples, *, batch_size: int = 512, calibrated: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (n, 2) in LABELS order and the user vectors (fold 0's basis)."""
+        logits, vectors = self.out_of_fold(ex)
+        p = self.stack.predict(self.rows(ex, logits, vectors))
+        probs = np.column_stack([p[label] for label in LABELS])
+        return (apply_columns(probs, self.calibration) if calibrated else probs), vectors
+
+    def predict_examples(
+        self, ex: Examples, *, batch_size: int = 512, calibrated: bool = True
+    ) -> np.ndarray:
+        return self.predict_with_vectors(ex, calibrated=calibrated)[0]
+
+    def explain(self, ex: Examples, *, top_k: int = 3) -> pd.DataFrame:
+        """The top ``top_k`` drivers per user and label, as ``behavior_model.explain`` words them:
+        each RFM feature (``feature:<name>``) and the sequence model's reading as one driver
+        (``sequence``: its logits and vector components together). Weights are the stack's TreeSHAP
+        contributions in calibrated logit units (times Platt's slope): > 0 raises the
+        probability."""
+        rows = self.rows(ex, *self.out_of_fold(ex))
+        n_features = len(FEATURE_NAMES)
+        out: list[tuple] = []
+        for j, label in enumerate(LABELS):
+            slope = self.calibration[j][0] if self.calibration else 1.0
+            contrib = self.stack.contributions(rows, label) * slope
+            weights = np.hstack(
+                [contrib[:, :n_features], contrib[:, n_features:].sum(1, keepdims=True)]
+            )
+            for i in range(len(ex)):
+                read = int(ex.offsets[i + 1] - ex.offsets[i])
+                names = [
+                    *((f"feature:{n}", describe_feature(n, ex.features[i, f])) for f, n in enumerate(FEATURE_NAMES)),
+                    (SEQUENCE_DRIVER, f"the order and content of the last {read} events, as the sequence model reads them"),
+                ]  # fmt: skip
+                order = sorted(range(len(names)), key=lambda c: (-abs(weights[i, c]), names[c][0]))
+                for rank, c in enumerate(order[:top_k], start=1):
+                    out.append((ex.user_id[i], label, rank, *names[c], float(weights[i, c])))
+        return pd.DataFrame(
+            out, columns=["user_id", "label", "rank", "driver", "description", "weight"]
+        )
+
+    def checkpoint(self) -> dict:
+        return {
+            "folds": [fold.checkpoint() for fold in self.folds],
+            "maps": [torch.from_numpy(np.asarray(m, np.float64)) for m in self.maps],
+            "stack": self.stack.state(),
+            "calibration": self.calibration,
+            "reference": self.reference,
+        }
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, *, device: str = "cpu") -> HybridPredictor:
+        return cls(
+            [BehaviorPredictor.from_checkpoint(f, device=device) for f in ckpt["folds"]],
+            [m.numpy() for m in ckpt["maps"]],
+            HybridModel.from_state(ckpt["stack"]),
+            calibration=[tuple(c) for c in ckpt["calibration"]]
+            if ckpt.get("calibration")
+            else None,
+            reference=ckpt.get("reference"),
+        )
+
+
+def fit_hybrid(
+    data: TrainingData,
+    cfg: TrainConfig,
+    *,
+    on_epoch: Callable[[dict[str, float], int], None] | None = None,
+) -> TrainedModel:
+    """The hybrid family on a training run's data: ``cfg.hybrid_folds`` event transformers, each
+    fitted (``trainer.fit_data``) without one user fold's users; the vector maps on the
+    validation users (anchors every transformer reads; no labels); the stack fitted on the
+    training cutoffs' out-of-fold rows; Platt on the validation cutoff as for the other families;
+    the drift reference. Each fold's epochs go to ``on_epoch`` as ``fold<k>_<metric>``."""
+    folds = cfg.hybrid_folds
+    if folds < 2:
+        raise ValueError(f"cross-fitting needs at least 2 user folds, got {folds}")
+    sequence_cfg = replace(cfg, model=replace(cfg.model, backbone="event_transformer"))
+    transformers = []
+    for k in range(folds):
+        log.info("hybrid: fitting the transformer without user fold %d/%d", k + 1, folds)
+        report = None
+        if on_epoch is not None:
+            report = lambda m, step, k=k: on_epoch({f"fold{k}_{n}": v for n, v in m.items()}, step)  # noqa: E731
+        transformers.append(
+            fit_data(data.excluding_fold(k, folds), sequence_cfg, on_epoch=report).predictor
+        )
+    model_cfg = transformers[0].model.cfg
+    anchors = [
+        np.concatenate([t.predict_with_vectors(ex, calibrated=False)[1] for ex in data.example_chunks("val", model_cfg)])
+        for t in transformers
+    ]  # fmt: skip
+    predictor = HybridPredictor(transformers, [_affine_map(a, anchors[0]) for a in anchors])
+
+    def stack_rows(part: str) -> pd.DataFrame:
+        seq = [
+            predictor.rows(ex, *predictor.out_of_fold(ex)).drop(columns=list(FEATURE_NAMES))
+            for ex in data.example_chunks(part, model_cfg)
+        ]
+        return pd.concat([data.table(part), pd.concat(seq, ignore_index=True)], axis=1)
+
+    predictor.stack = HybridModel(n_components=cfg.hybrid_components, seed=cfg.seed).fit(
+        stack_rows("train")
+    )
+    val_labels = data.labels("val")
+    raw_val = data.predict(predictor, "val", calibrated=False)
+    if cfg.calibrate:
+        predictor.calibration = fit_columns(
+            raw_val, val_labels, LABELS, priors=calibration_priors(data, cfg)
+        )
+    val_probs = data.predict(predictor, "val")
+    predictor.reference = reference_of(data.table("latest"), data.predict(predictor, "latest"))
+    return trained_model(predictor, data, val_labels, raw_val, val_probs, history=[])

@@ -87,14 +87,17 @@ class BehaviorPredictor(Predictor):
 
     @torch.no_grad()
     def predict_with_vectors(
-        self, ex: Examples, *, batch_size: int = 512, calibrated: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities (n, 2) and the user vectors the heads read (n, hidden_size)."""
+        self, ex: Examples, *, batch_size: int = 512, calibrated: bool = True,
+        rows: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Probabilities (n, 2) and the user vectors the heads read (n, hidden_size), of every
+        example or of the examples ``rows`` (in that order)."""
         self.model.eval()
         device = next(self.model.parameters()).device
+        order = np.arange(len(ex)) if rows is None else np.asarray(rows)
         probs, vectors = [], []
-        for start in range(0, len(ex), batch_size):
-            idx = list(range(start, min(start + batch_size, len(ex))))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size].tolist()
             batch = {k: v.to(device) for k, v in collate(ex, idx).items() if k != "targets"}
             vec = self.model.user_vector(batch)
             probs.append(torch.sigmoid(self.model.heads(vec).float()).cpu().numpy())

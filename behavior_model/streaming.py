@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +82,11 @@ class ShardStream(IterableDataset):
         cfg: StreamConfig = StreamConfig(),
         rank: int = 0,
         world_size: int = 1,
+        keep: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
+        """``keep``: user ids -> which rows to train on (None: every row)."""
         self.files = files
+        self.keep = keep
         self.model, self.vocab = model, vocab
         self.text_index, self.text_table = text_index, text_table
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
@@ -106,8 +109,11 @@ class ShardStream(IterableDataset):
             return
         data = ds.dataset(self.my_files(), format="parquet")
         for batch in data.to_batches(batch_size=self.cfg.read_rows):
-            if batch.num_rows:
-                yield pa.Table.from_batches([batch])
+            table = pa.Table.from_batches([batch])
+            if self.keep is not None:
+                table = table.filter(self.keep(table["user_id"].to_numpy(zero_copy_only=False)))
+            if table.num_rows:
+                yield table
 
     def _emit(self, table: pa.Table, rng: np.random.Generator, *, final: bool):
         """Shuffle ``table``; yield full batches; return the rows kept for the next round."""

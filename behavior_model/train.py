@@ -65,7 +65,7 @@ def input_dataset(daily: pd.DataFrame, ctx: RunContext):
     )
 
 
-FAMILIES = ("event_transformer", "pretrained_lm")
+FAMILIES = ("event_transformer", "pretrained_lm", "hybrid")
 
 
 def config_from_params(params: dict) -> TrainConfig:
@@ -289,8 +289,7 @@ def run_training(ctx: RunContext, cfg: TrainConfig | None = None) -> dict:
     unknown = sorted(set(cfg.families) - set(FAMILIES))
     if unknown or not cfg.families:
         raise ValueError(
-            f"model families {list(cfg.families)}: training registers any of {list(FAMILIES)} "
-            "(the hybrid family is evaluated offline: python -m behavior_model.evaluate)"
+            f"model families {list(cfg.families)}: training registers any of {list(FAMILIES)}"
         )
     data, daily = training_data(ctx, cfg)
     log.info(

@@ -132,16 +132,22 @@ def fit_data(
     """Pre-train, fine-tune, keep the best epoch, calibrate on the validation cutoff and store the
     drift reference: the training loop over any ``TrainingData`` (shards or memory).
 
-    ``cfg.model.backbone`` picks the family: the event transformer here, or the pretrained LM
-    (``behavior_model.lm.fit_lm``).
+    ``cfg.model.backbone`` picks the family: the event transformer here, the pretrained LM
+    (``behavior_model.lm.fit_lm``) or the hybrid (``behavior_model.hybrid.fit_hybrid``, which
+    fits event transformers here on user folds).
     """
     if cfg.model.backbone == "pretrained_lm":
         from behavior_model.lm import fit_lm
 
         return fit_lm(data, cfg, on_epoch=on_epoch)
+    if cfg.model.backbone == "hybrid":
+        from behavior_model.hybrid import fit_hybrid
+
+        return fit_hybrid(data, cfg, on_epoch=on_epoch)
     if cfg.model.backbone != "event_transformer":
         raise ValueError(
-            f"unknown backbone {cfg.model.backbone!r}: 'event_transformer' or 'pretrained_lm'"
+            f"unknown backbone {cfg.model.backbone!r}: 'event_transformer', 'pretrained_lm' or "
+            "'hybrid'"
         )
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)

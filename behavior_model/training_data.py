@@ -15,13 +15,18 @@ text vectors. ``behavior_model.trainer.fit_data`` reads them through ``TrainingD
 Every part (``train``, ``val``, ``latest``) has a ``table``: ``user_id``, ``cutoff``, ``churn``,
 ``purchase`` (NaN where unlabelled) and the raw ``FEATURE_NAMES``, one row per example, in the order
 ``predict`` returns probabilities.
+
+``excluding_fold(k, folds)`` is the same data without the users of one user fold
+(``data.user_fold``): every part, batch and prediction leaves them out. The hybrid family
+(``behavior_model.hybrid``) fits its cross-fitted transformers on such views.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -41,6 +46,7 @@ from behavior_model.data import (
     examples_from_arrow,
     held_out,
     make_text_table,
+    user_fold,
 )
 from behavior_model.features import transform
 from behavior_model.streaming import ShardStream, StreamConfig
@@ -65,6 +71,11 @@ class EpochBatches:
         return self.n
 
 
+def outside_fold(user_ids: np.ndarray, *, fold: int, folds: int) -> np.ndarray:
+    """Which of ``user_ids`` are not in user fold ``fold`` of ``folds``."""
+    return user_fold(user_ids, folds) != fold
+
+
 def context_stats(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (+1e-6) of the log-scaled features the heads read."""
     x = transform(features[list(FEATURE_NAMES)]).astype(np.float32)
@@ -87,6 +98,8 @@ class TrainingData(ABC):
     vocab: Vocabulary
     # The new model's item text vectors.
     text: TextPayload
+    # (fold, folds): the users of that user fold are left out of everything (excluding_fold).
+    without_fold: tuple[int, int] | None = None
 
     @abstractmethod
     def table(self, part: str) -> pd.DataFrame:
@@ -106,6 +119,23 @@ class TrainingData(ABC):
         """The part's examples (labels on ``train`` and ``val``), in ``table(part)`` order, a
         chunk at a time, with this data's vocabulary and item texts: for a model family that
         reads the events themselves (behavior_model.lm) rather than collated batches."""
+
+    def excluding_fold(self, fold: int, folds: int) -> TrainingData:
+        """This data without the users of user fold ``fold`` of ``folds``."""
+        if not 0 <= fold < folds:
+            raise ValueError(f"user fold {fold} of {folds}: must lie in [0, {folds})")
+        return replace(self, without_fold=(fold, folds))
+
+    def kept(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The user filter of ``excluding_fold`` (user ids -> which to keep), or None."""
+        if self.without_fold is None:
+            return None
+        fold, folds = self.without_fold
+        return partial(outside_fold, fold=fold, folds=folds)
+
+    def _filtered(self, table: pd.DataFrame) -> pd.DataFrame:
+        keep = self.kept()
+        return table if keep is None else table[keep(table["user_id"].to_numpy())]
 
     def context_stats(self) -> tuple[np.ndarray, np.ndarray]:
         return context_stats(self.table("train"))
@@ -154,15 +184,21 @@ class MemoryData(TrainingData):
             "val": build_examples(validated, val_cutoff, **common),
             "latest": build_examples(events, data_end, **common, with_labels=False),
         }
-        return cls(train_cutoffs, val_cutoff, vocab, text, events, examples)
+        return cls(train_cutoffs, val_cutoff, vocab, text, events=events, examples=examples)
+
+    def _rows(self, part: str) -> np.ndarray:
+        """The part's examples this data holds (all but an excluded fold's users)."""
+        keep = self.kept()
+        ids = self.examples[part].user_id
+        return np.arange(len(ids)) if keep is None else np.flatnonzero(keep(ids))
 
     def table(self, part: str) -> pd.DataFrame:
-        return _table(self.examples[part])
+        return self._filtered(_table(self.examples[part])).reset_index(drop=True)
 
     def train_batches(self, cfg: TrainConfig) -> EpochBatches:
         ex = self.examples["train"]
         loader = DataLoader(
-            list(range(len(ex))),
+            self._rows("train").tolist(),
             batch_size=cfg.batch_size,
             shuffle=True,
             collate_fn=lambda idx: collate(ex, idx),
@@ -171,9 +207,14 @@ class MemoryData(TrainingData):
         return EpochBatches(len(loader), lambda _epoch: iter(loader))
 
     def example_chunks(self, part: str, model: ModelConfig) -> Iterator[Examples]:
+        if self.without_fold is not None:
+            raise ValueError("in-memory examples without a user fold are read through predict")
         yield self.examples[part]
 
     def predict(self, predictor, part: str, *, calibrated: bool = True) -> np.ndarray:
+        return self._predict_all(predictor, part, calibrated=calibrated)[self._rows(part)]
+
+    def _predict_all(self, predictor, part: str, *, calibrated: bool) -> np.ndarray:
         ex = self.examples[part]
         if predictor.vocab is self.vocab:
             return predictor.predict_examples(ex, calibrated=calibrated)
@@ -207,9 +248,11 @@ class ShardData(TrainingData):
         out["cutoff"] = out["cutoff"].dt.tz_localize(None).astype("datetime64[us]")
         if part in LABELLED and (out["churn"].isna().any() or out["purchase"].isna().any()):
             raise ValueError(f"the {part} shards have rows without labels: {self.files[part]}")
-        return out
+        return self._filtered(out).reset_index(drop=True)
 
     def rows(self, part: str) -> int:
+        if self.without_fold is not None:
+            return len(self.table(part))
         return self._dataset(part).count_rows()
 
     def train_batches(self, cfg: TrainConfig) -> EpochBatches:
@@ -220,6 +263,7 @@ class ShardData(TrainingData):
                 batch_size=cfg.batch_size, buffer_rows=self.stream.buffer_rows,
                 read_rows=self.stream.read_rows, seed=cfg.seed,
             ),
+            keep=self.kept(),
         )  # fmt: skip
 
         def epoch(e: int) -> Iterator[dict[str, torch.Tensor]]:
@@ -232,12 +276,16 @@ class ShardData(TrainingData):
     def _chunks(
         self, part: str, model: ModelConfig, vocab: Vocabulary, text: TextPayload, labels: bool
     ) -> Iterator[Examples]:
+        keep = self.kept()
         for batch in self._dataset(part).to_batches(
             batch_size=PREDICT_READ_ROWS, batch_readahead=0, fragment_readahead=0
         ):
-            if batch.num_rows:
+            table = pa.Table.from_batches([batch])
+            if keep is not None:
+                table = table.filter(keep(table["user_id"].to_numpy(zero_copy_only=False)))
+            if table.num_rows:
                 yield examples_from_arrow(
-                    pa.Table.from_batches([batch]), model=model, vocab=vocab,
+                    table, model=model, vocab=vocab,
                     text_index=text[0], text_table=text[1], with_labels=labels,
                 )  # fmt: skip
 

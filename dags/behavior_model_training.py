@@ -19,8 +19,10 @@ shared lock on the sessionized events while it builds them (a backfill rewriting
 **Logical date D**: training uses events up to and including day D; the validation cutoff is the
 latest midnight whose labels are complete by then. Weekly by default; trigger it after a backfill.
 **Model families.** `families` lists what the run fits on the same shards: `event_transformer`
-(the CPU default) and/or `pretrained_lm` (a pretrained LM read as text, LoRA fine-tuned: give it a
-GPU). The best on validation is the candidate the gate weighs; the version's `model_family` tag
+(the CPU default), `pretrained_lm` (a pretrained LM read as text, LoRA fine-tuned: give it a
+GPU) and `hybrid` (LightGBM on the RFM features and the outputs of event transformers cross-fitted
+over user folds: `hybrid_folds` transformer fits, each without one fold's users; its reasons are
+the stack's TreeSHAP contributions). The best on validation is the candidate the gate weighs; the version's `model_family` tag
 and `promotion.json` say which, with every family's validation ROC-AUC. Nightly scoring serves
 whichever family holds `champion`.
 **Params.** `source` (mapping name), `device` (`auto`: CUDA with bf16 when present, else CPU),
@@ -58,7 +60,7 @@ SETTINGS = Settings.from_env()
         "families": Param(
             ["event_transformer"],
             type="array",
-            items={"type": "string", "enum": ["event_transformer", "pretrained_lm"]},
+            items={"type": "string", "enum": ["event_transformer", "pretrained_lm", "hybrid"]},
             minItems=1,
             description="model families to fit; the best on validation is registered",
         ),

@@ -177,9 +177,11 @@ SEGMENT_SUMMARY = Table(
 USER_SCORE_EXPLANATIONS = Table(
     name="user_score_explanations",
     comment=(
-        "The top drivers of each user's churn and purchase score, by ablation: how the score's "
-        "logit changes when one driver is taken away (the user's events of one type in one age "
-        "window masked out of the sequence, or one RFM feature set to the training mean). "
+        "The top drivers of each user's churn and purchase score: how much each moves the "
+        "score's logit. Event transformer and pretrained LM versions: by ablation (the user's "
+        "events of one type in one age window masked out of the sequence, or one RFM feature set "
+        "to the training mean). Hybrid versions: the LightGBM stack's TreeSHAP contributions, the "
+        "sequence model's outputs together as one driver. "
         "weight > 0 raises the probability, weight < 0 lowers it."
     ),
     columns=(
@@ -191,14 +193,16 @@ USER_SCORE_EXPLANATIONS = Table(
         (
             "driver",
             "VARCHAR",
-            "Driver code: feature:<rfm feature> or events:<event type>:<window>",
+            "Driver code: feature:<rfm feature>, events:<event type>:<window>, or sequence "
+            "(hybrid versions: what the sequence model read)",
         ),
         ("description", "VARCHAR", "The driver in words, with the user's own value"),
         (
             "weight",
             "DOUBLE PRECISION",
-            "logit(user) - logit(user without this driver): the signed change in log-odds the "
-            "driver makes (ablation; drivers interact, so weights need not add up)",
+            "The signed change in log-odds the driver makes: logit(user) - logit(user without "
+            "this driver) by ablation (drivers interact, so weights need not add up), or its "
+            "TreeSHAP contribution for hybrid versions",
         ),
         _MODEL_VERSION,
     ),

@@ -22,6 +22,7 @@ from behavior_model.hybrid import (
     with_sequence,
 )
 from behavior_model.trainer import fit
+from pipeline.contracts import FEATURE_NAMES
 
 
 def test_user_folds_are_stable_and_balanced():
@@ -75,7 +76,7 @@ def test_cross_fitting_is_out_of_fold_and_the_hybrid_learns(sample_events):
     train_rows, test_rows = with_sequence(train, sequence), with_sequence(test, sequence)
     assert train_rows[list(SEQ_LOGITS)].notna().all().all()
     hybrid = HybridModel(n_components=4).fit(train_rows)
-    assert hybrid.pca.n_components_ == 4
+    assert hybrid.pca_components.shape[0] == 4
     probs = hybrid.predict(test_rows)
     for label in LABELS:
         # The planted signal: far above chance for both labels.
@@ -83,3 +84,60 @@ def test_cross_fitting_is_out_of_fold_and_the_hybrid_learns(sample_events):
 
     with pytest.raises(ValueError, match="have no sequence outputs"):
         with_sequence(test, {test_cutoff: sequence[test_cutoff].iloc[1:]})
+
+
+def test_the_hybrid_family_trains_out_of_fold_and_serves_from_its_checkpoint(sample_events):
+    """fit_data with backbone "hybrid": one transformer per user fold, each trained without its
+    fold's users; every user scored by its own fold's transformer; the checkpoint round-trips to
+    the same scores; explanations are the stack's contributions in words."""
+    from behavior_model.checkpoints import load_predictor
+    from behavior_model.hybrid import HybridPredictor
+    from behavior_model.trainer import fit_data
+    from behavior_model.training_data import MemoryData
+
+    cfg = TrainConfig(device="cpu", epochs=1, pretrain_epochs=0, hybrid_folds=2)
+    cfg = replace(cfg, model=replace(cfg.model, use_text=False, max_events=16, backbone="hybrid"))
+    day = pd.Timedelta(days=1)
+    t0 = sample_events["event_time"].min().floor("D")
+    data = MemoryData.build(
+        sample_events, cfg, train_cutoffs=[t0 + 28 * day, t0 + 35 * day], val_cutoff=t0 + 42 * day
+    )
+    trained = fit_data(data, cfg)
+    predictor = trained.predictor
+    assert isinstance(predictor, HybridPredictor) and len(predictor.folds) == 2
+    for label in LABELS:  # the planted signal, on validation users no transformer trained on
+        assert trained.val_metrics[f"val_{label}_roc_auc"] > 0.7, trained.val_metrics
+    assert predictor.calibration is not None and predictor.reference is not None
+
+    # A fold's view leaves its users out of every part; the other fold holds exactly them.
+    users = set(data.table("train")["user_id"])
+    views = [set(data.excluding_fold(k, 2).table("train")["user_id"]) for k in range(2)]
+    assert views[0] | views[1] == users and not views[0] & views[1]
+    # Out of fold: each user's sequence outputs are its own fold's transformer's, no other's.
+    ex = data.examples["val"]
+    logits, _ = predictor.out_of_fold(ex)
+    own = user_fold(ex.user_id, 2)
+    for k, fold in enumerate(predictor.folds):
+        raw = fold.predict_examples(ex, calibrated=False)
+        rows = own == k
+        np.testing.assert_allclose(logits[rows], np.log(raw / (1 - raw))[rows], rtol=1e-4)
+        assert not np.allclose(logits[~rows], np.log(raw / (1 - raw))[~rows], rtol=1e-4)
+    # Fold 0 is the vector basis: its own map is the identity.
+    np.testing.assert_allclose(
+        predictor.maps[0][:-1], np.eye(predictor.maps[0].shape[1]), atol=1e-3
+    )
+
+    served = load_predictor(predictor.to_bytes())
+    assert isinstance(served, HybridPredictor)
+    np.testing.assert_allclose(served.predict_examples(ex), predictor.predict_examples(ex))
+    cutoff = t0 + 49 * day
+    by_events = served.predict_users(sample_events, cutoff)
+    assert len(by_events) > 100 and by_events["churn_probability"].between(0, 1).all()
+
+    reasons = served.explain(data.examples["val"], top_k=3)
+    assert len(reasons) == 3 * len(LABELS) * len(ex)
+    assert set(reasons["driver"]) <= {f"feature:{n}" for n in FEATURE_NAMES} | {"sequence"}
+    assert "sequence" in set(reasons["driver"])  # the sequence model's reading carries weight
+    one = reasons[(reasons["user_id"] == ex.user_id[0]) & (reasons["label"] == "churn")]
+    assert list(one["rank"]) == [1, 2, 3]
+    assert one["weight"].abs().is_monotonic_decreasing

@@ -117,3 +117,41 @@ def test_training_batches_stream_every_example_once(both):
     # len() is exact (the learning-rate schedule's length), every example once per pass.
     assert len(sizes) == len(batches) and sum(sizes) == small.rows("train") > 400
     assert all(s == cfg.batch_size for s in sizes[:-1])
+
+
+def test_a_view_without_a_user_fold_leaves_its_users_out_everywhere(both):
+    """What the hybrid's cross-fitted transformers train on: shards and memory alike drop one
+    fold's users from every part, batch and prediction, and the folds partition the users."""
+    from behavior_model.data import user_fold
+
+    cfg, _, shards, _, memory = both
+    model_cfg = replace(cfg.model, context_dim=len(FEATURE_NAMES))
+    torch.manual_seed(0)
+    net = BehaviorModel(
+        model_cfg, n_item_tokens=shards.vocab.n_item_tokens, n_categories=shards.vocab.n_categories
+    )
+    for data in (shards, memory):
+        views = [data.excluding_fold(k, 3) for k in range(3)]
+        for part in PARTS:
+            full = data.table(part)
+            for k, view in enumerate(views):
+                kept = view.table(part)
+                assert not (user_fold(kept["user_id"].to_numpy(), 3) == k).any(), part
+                want = full[user_fold(full["user_id"].to_numpy(), 3) != k].reset_index(drop=True)
+                pd.testing.assert_frame_equal(kept, want)
+                p = BehaviorPredictor(
+                    net, vocab=data.vocab, labels=cfg.labels, text_model_path=None
+                )
+                keep = user_fold(full["user_id"].to_numpy(), 3) != k
+                # Other batch paddings: float32 rounding only.
+                np.testing.assert_allclose(
+                    view.predict(p, part), data.predict(p, part)[keep], atol=1e-6
+                )
+        # Each pass of a view's batches holds exactly its rows (a third of the users gone).
+        for view in views:
+            batches = view.train_batches(replace(cfg, model=model_cfg))
+            sizes = [len(b["lengths"]) for b in batches.epoch(0)]
+            assert sum(sizes) == len(view.table("train")) and len(sizes) == len(batches)
+            assert len(view.table("train")) < 0.8 * len(data.table("train"))
+    with pytest.raises(ValueError, match="must lie in"):
+        shards.excluding_fold(3, 3)
