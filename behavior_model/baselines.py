@@ -64,10 +64,11 @@ def fit_lightgbm(
     held: np.ndarray | None,
     seed: int,
     fitted: np.ndarray | None = None,
+    refit: np.ndarray | None = None,
 ):
     """LightGBM tuned as a careful analyst would: the tree count early-stopped (log loss) on the
     ``held`` rows (the probe trained on ``fitted``, by default every other row), then refitted
-    on every row with that many trees. Without held-out rows (or with one class on either side):
+    on every row (or the ``refit`` rows) with that many trees. Without held-out rows (or with one class on either side):
     ``DEFAULT_TREES``. Returns (model, tree count). The baselines and the hybrid family use it."""
     import lightgbm as lgb
 
@@ -87,6 +88,8 @@ def fit_lightgbm(
                 callbacks=[lgb.early_stopping(PATIENCE, first_metric_only=True, verbose=False)],
             )
             n_trees = max(1, int(probe.best_iteration_ or MAX_TREES))
+    if refit is not None:
+        x, y = x[refit], y[refit]
     return lightgbm_classifier(n_trees, seed=seed).fit(x, y), n_trees
 
 

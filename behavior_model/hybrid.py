@@ -2,21 +2,20 @@
 transformer read in each user's sequence (its logits and its user vector, reduced), cross-fitted
 by user folds so that LightGBM never sees a sequence output of a user the transformer trained on.
 
-Two entry points share the pieces below: ``fit_hybrid`` fits the family on a training run's
-``TrainingData`` (the lake's shards: what ``behavior_model.train`` registers, served by
-``HybridPredictor``), and ``cross_fit_sequence`` cross-fits on events in memory for the evaluation
-protocol (``behavior_model.evaluate``), whose cutoffs are its own.
-
-Cross-fitting. Users fall into ``folds`` folds by a stable hash of their id (the same fold at
-every cutoff and in every run). For fold k, a transformer is fitted on the events of the other
-folds' users (with its usual training and validation cutoffs) and reads fold k's users at every
-cutoff the hybrid needs: the training cutoffs, the validation cutoff and the scored cutoff. Every
-sequence output LightGBM is fitted on or scores is therefore out of fold.
+Cross-fitting. Users fall into ``folds`` folds by a stable hash of their id (``data.user_fold``:
+the same fold at every cutoff and in every run). For fold k, a transformer is fitted on the
+training data without fold k's users (``TrainingData.excluding_fold``: every cutoff, validation
+included) and reads fold k's users wherever the stack needs them: the training cutoffs, the
+validation cutoff, and any cutoff it scores. Every sequence output LightGBM is fitted on, stopped
+on or scores is therefore out of fold.
 
 Each fold's transformer learns its own basis for the user vector, so the vectors are mapped onto
-fold 0's basis by an affine least-squares fit on the same anchor users (everyone eligible at the
-anchor cutoff, read by both models; no labels involved) before a PCA fitted on the training rows
-reduces them. The logits need no mapping: every fold predicts the same targets.
+fold 0's basis by an affine least-squares fit on the same anchor users (the validation users,
+read by every fold's model; no labels involved) before a PCA fitted on the training rows reduces
+them. The logits need no mapping: every fold predicts the same targets.
+
+``fit_hybrid`` is the family's ``trainer.fit_data``: the training run (shards) and the evaluation
+protocol (``behavior_model.evaluate``, in memory) fit and score the same thing.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from behavior_model.baselines import fit_lightgbm, stopping_rows
+from behavior_model.baselines import fit_lightgbm
 from behavior_model.calibration import apply_columns, fit_columns, logit
 from behavior_model.config import LABELS, TrainConfig
 from behavior_model.data import Examples, user_fold
@@ -48,127 +47,53 @@ SEQ_LOGITS = tuple(f"seq_logit_{label}" for label in LABELS)
 VECTOR_PREFIX = "seq_vec_"
 
 
-def sequence_outputs(predictor, events: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """One row per user eligible at ``cutoff`` (index user_id): the transformer's uncalibrated
-    logits (``SEQ_LOGITS``) and its user vector (``seq_vec_0``...)."""
-    ex = predictor.examples(events, cutoff, with_labels=False)
-    raw, vectors = predictor.predict_with_vectors(ex, calibrated=False)
-    frame = pd.DataFrame(
-        logit(raw), columns=list(SEQ_LOGITS), index=pd.Index(ex.user_id, name="user_id")
-    )
-    vec = pd.DataFrame(
-        vectors, index=frame.index, columns=[f"{VECTOR_PREFIX}{i}" for i in range(vectors.shape[1])]
-    )
-    return pd.concat([frame, vec], axis=1)
-
-
 def _affine_map(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """(d + 1, d) least-squares affine map from ``source`` rows onto ``target`` rows."""
     design = np.hstack([source, np.ones((len(source), 1))])
     return np.linalg.lstsq(design, target, rcond=None)[0]
 
 
-def cross_fit_sequence(
-    events: pd.DataFrame,
-    *,
-    cutoffs: list[pd.Timestamp],
-    anchor_cutoff: pd.Timestamp,
-    fit_fold: Callable[[pd.DataFrame], object],
-    folds: int,
-) -> dict[pd.Timestamp, pd.DataFrame]:
-    """Out-of-fold ``sequence_outputs`` of every user at every cutoff in ``cutoffs``, vectors in
-    fold 0's basis. ``fit_fold(events)`` fits a transformer on the given events and returns its
-    predictor; it is called once per fold with the other folds' users' events."""
-    if folds < 2:
-        raise ValueError(f"cross-fitting needs at least 2 user folds, got {folds}")
-    users = events["user_id"].unique()
-    fold = user_fold(users, folds)
-    out: dict[pd.Timestamp, list[pd.DataFrame]] = {t: [] for t in cutoffs}
-    reference: pd.DataFrame | None = None
-    for k in range(folds):
-        inside = events["user_id"].isin(users[fold == k])
-        predictor = fit_fold(events[~inside])
-        anchors = sequence_outputs(predictor, events, anchor_cutoff).filter(like=VECTOR_PREFIX)
-        if reference is None:
-            reference = anchors
-        mapping = _affine_map(anchors.to_numpy(), reference.loc[anchors.index].to_numpy())
-        mine = events[inside]
-        for t in cutoffs:
-            seq = sequence_outputs(predictor, mine, t)
-            vec = seq.filter(like=VECTOR_PREFIX)
-            design = np.hstack([vec.to_numpy(), np.ones((len(vec), 1))])
-            seq[vec.columns] = design @ mapping
-            out[t].append(seq)
-        log.info("hybrid: fold %d/%d fitted on %d users", k + 1, folds, int((fold != k).sum()))
-    return {t: pd.concat(parts) for t, parts in out.items()}
-
-
-def with_sequence(rows: pd.DataFrame, sequence: dict[pd.Timestamp, pd.DataFrame]) -> pd.DataFrame:
-    """``rows`` (``baselines.labelled_rows``: user_id, cutoff, features, labels) with each user's
-    sequence outputs at the row's cutoff. Every row must have them: a missing one is an error,
-    never a silent zero."""
-    parts = []
-    for t, group in rows.groupby("cutoff", sort=True):
-        seq = sequence[pd.Timestamp(t)]
-        joined = group.join(seq, on="user_id")
-        missing = joined[list(SEQ_LOGITS)].isna().any(axis=1)
-        if missing.any():
-            raise ValueError(
-                f"{int(missing.sum())} users at {pd.Timestamp(t).date()} have no sequence outputs"
-            )
-        parts.append(joined)
-    return pd.concat(parts).loc[rows.index]
-
-
 class HybridModel:
-    """LightGBM per label on the RFM features, the sequence logits and (``use_vectors``) the
-    first ``n_components`` principal components of the user vector; tree count early-stopped on
-    the last training cutoff (its held-out users, with ``held_out_share``), then refitted on all
-    (``baselines.fit_lightgbm``, ``baselines.stopping_rows``). What it keeps is plain arrays and
-    LightGBM boosters, so it travels in a checkpoint (``state``, ``from_state``)."""
+    """LightGBM per label on the RFM features, the sequence logits and the first
+    ``n_components`` principal components of the user vector (0: the logits alone); the tree
+    count early-stopped (log loss) on the stopping rows (``baselines.fit_lightgbm``: the
+    validation cutoff, where the transformers pick their epoch and Platt is fitted), the trees
+    fitted on the training rows. What it keeps is plain arrays and LightGBM boosters, so it
+    travels in a checkpoint (``state``, ``from_state``)."""
 
-    def __init__(
-        self,
-        *,
-        n_components: int = 8,
-        use_vectors: bool = True,
-        seed: int = 7,
-        held_out_share: float | None = None,
-    ) -> None:
+    def __init__(self, *, n_components: int = 8, seed: int = 7) -> None:
         self.n_components = n_components
-        self.use_vectors = use_vectors
         self.seed = seed
-        self.held_out_share = held_out_share
         self.boosters: dict[str, object] = {}
         # The PCA of the user vectors: x -> (x - mean) @ components.T.
         self.pca_mean: np.ndarray | None = None
         self.pca_components: np.ndarray | None = None
 
-    def columns(self) -> list[str]:
-        """The names of the matrix's columns, in order."""
-        n = 0 if self.pca_components is None else self.pca_components.shape[0]
-        return [*FEATURE_NAMES, *SEQ_LOGITS, *(f"seq_pc_{i}" for i in range(n))]
-
     def matrix(self, rows: pd.DataFrame) -> np.ndarray:
         parts = [transform(rows[list(FEATURE_NAMES)]), rows[list(SEQ_LOGITS)].to_numpy(float)]
-        if self.use_vectors:
+        if self.pca_components is not None:
             vectors = rows.filter(like=VECTOR_PREFIX).to_numpy(float)
             parts.append((vectors - self.pca_mean) @ self.pca_components.T)
         return np.hstack(parts)
 
-    def fit(self, rows: pd.DataFrame) -> HybridModel:
-        if self.use_vectors:
+    def fit(self, rows: pd.DataFrame, stop: pd.DataFrame | None = None) -> HybridModel:
+        """Fit on ``rows``; stop the tree count on ``stop`` (None: ``DEFAULT_TREES``)."""
+        if self.n_components:
             from sklearn.decomposition import PCA
 
             vectors = rows.filter(like=VECTOR_PREFIX).to_numpy(float)
             pca = PCA(min(self.n_components, vectors.shape[1]), random_state=self.seed)
             pca.fit(vectors)
             self.pca_mean, self.pca_components = pca.mean_, pca.components_
-        x = self.matrix(rows)
-        held, fitted = stopping_rows(rows, self.held_out_share)
+        both = rows if stop is None else pd.concat([rows, stop], ignore_index=True)
+        x = self.matrix(both)
+        held = np.arange(len(both)) >= len(rows)
         for label in LABELS:
-            y = rows[label].to_numpy(dtype=float)
-            model, _ = fit_lightgbm(x, y, held=held, fitted=fitted, seed=self.seed)
+            y = both[label].to_numpy(dtype=float)
+            model, _ = fit_lightgbm(
+                x, y, held=held if stop is not None else None, fitted=~held, refit=~held,
+                seed=self.seed,
+            )  # fmt: skip
             self.boosters[label] = model.booster_
         return self
 
@@ -184,8 +109,7 @@ class HybridModel:
     def state(self) -> dict:
         tensor = lambda a: None if a is None else torch.from_numpy(np.asarray(a, np.float64))  # noqa: E731
         return {
-            "n_components": self.n_components, "use_vectors": self.use_vectors,
-            "seed": self.seed, "held_out_share": self.held_out_share,
+            "n_components": self.n_components, "seed": self.seed,
             "pca_mean": tensor(self.pca_mean), "pca_components": tensor(self.pca_components),
             "boosters": {label: b.model_to_string() for label, b in self.boosters.items()},
         }  # fmt: skip
@@ -194,10 +118,7 @@ class HybridModel:
     def from_state(cls, state: dict) -> HybridModel:
         import lightgbm as lgb
 
-        model = cls(
-            n_components=state["n_components"], use_vectors=state["use_vectors"],
-            seed=state["seed"], held_out_share=state["held_out_share"],
-        )  # fmt: skip
+        model = cls(n_components=state["n_components"], seed=state["seed"])
         array = lambda t: None if t is None else t.numpy()  # noqa: E731
         model.pca_mean, model.pca_components = (
             array(state["pca_mean"]),
@@ -360,11 +281,18 @@ def fit_hybrid(
     *,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
 ) -> TrainedModel:
-    """The hybrid family on a training run's data: ``cfg.hybrid_folds`` event transformers, each
-    fitted (``trainer.fit_data``) without one user fold's users; the vector maps on the
-    validation users (anchors every transformer reads; no labels); the stack fitted on the
-    training cutoffs' out-of-fold rows; Platt on the validation cutoff as for the other families;
-    the drift reference. Each fold's epochs go to ``on_epoch`` as ``fold<k>_<metric>``."""
+    """The hybrid family on a run's data: ``fold_transformers``, then ``fit_stack``."""
+    return fit_stack(data, fold_transformers(data, cfg, on_epoch=on_epoch), cfg)
+
+
+def fold_transformers(
+    data: TrainingData,
+    cfg: TrainConfig,
+    *,
+    on_epoch: Callable[[dict[str, float], int], None] | None = None,
+) -> list[BehaviorPredictor]:
+    """``cfg.hybrid_folds`` event transformers, transformer k fitted (``trainer.fit_data``)
+    without user fold k's users. Each one's epochs go to ``on_epoch`` as ``fold<k>_<metric>``."""
     folds = cfg.hybrid_folds
     if folds < 2:
         raise ValueError(f"cross-fitting needs at least 2 user folds, got {folds}")
@@ -375,9 +303,18 @@ def fit_hybrid(
         report = None
         if on_epoch is not None:
             report = lambda m, step, k=k: on_epoch({f"fold{k}_{n}": v for n, v in m.items()}, step)  # noqa: E731
-        transformers.append(
-            fit_data(data.excluding_fold(k, folds), sequence_cfg, on_epoch=report).predictor
-        )
+        view = data.excluding_fold(k, folds)
+        transformers.append(fit_data(view, sequence_cfg, on_epoch=report).predictor)
+    return transformers
+
+
+def fit_stack(
+    data: TrainingData, transformers: list[BehaviorPredictor], cfg: TrainConfig
+) -> TrainedModel:
+    """The stack on the fold transformers' out-of-fold outputs: vector maps on the validation
+    users; LightGBM (``cfg.hybrid_components`` vector components) fitted on the training
+    cutoffs and stopped on the validation cutoff; Platt on the validation cutoff as for the
+    other families; the drift reference."""
     model_cfg = transformers[0].model.cfg
     anchors = [
         np.concatenate([t.predict_with_vectors(ex, calibrated=False)[1] for ex in data.example_chunks("val", model_cfg)])
@@ -392,9 +329,8 @@ def fit_hybrid(
         ]
         return pd.concat([data.table(part), pd.concat(seq, ignore_index=True)], axis=1)
 
-    predictor.stack = HybridModel(n_components=cfg.hybrid_components, seed=cfg.seed).fit(
-        stack_rows("train")
-    )
+    stack = HybridModel(n_components=cfg.hybrid_components, seed=cfg.seed)
+    predictor.stack = stack.fit(stack_rows("train"), stop=stack_rows("val"))
     val_labels = data.labels("val")
     raw_val = data.predict(predictor, "val", calibrated=False)
     if cfg.calibrate:

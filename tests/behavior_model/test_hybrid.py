@@ -6,22 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.metrics import roc_auc_score
 
-from behavior_model.baselines import labelled_rows
 from behavior_model.config import LABELS, TrainConfig
-from behavior_model.data import eligible_users
-from behavior_model.hybrid import (
-    SEQ_LOGITS,
-    VECTOR_PREFIX,
-    HybridModel,
-    cross_fit_sequence,
-    sequence_outputs,
-    user_fold,
-    with_sequence,
-)
-from behavior_model.trainer import fit
+from behavior_model.data import user_fold
+from behavior_model.hybrid import fit_stack
 from pipeline.contracts import FEATURE_NAMES
 
 
@@ -31,59 +20,6 @@ def test_user_folds_are_stable_and_balanced():
     assert np.array_equal(folds, user_fold(users, 3))  # the same in every run and process
     assert user_fold(np.array(["u0"]), 3)[0] == 2  # CRC-32, not Python's salted hash
     assert np.bincount(folds).min() > 900  # about a third each
-
-
-def test_cross_fitting_is_out_of_fold_and_the_hybrid_learns(sample_events):
-    cfg = TrainConfig(device="cpu", epochs=1, pretrain_epochs=0)
-    cfg = replace(cfg, model=replace(cfg.model, use_text=False, max_events=16))
-    day = pd.Timedelta(days=1)
-    t0 = sample_events["event_time"].min().floor("D")
-    fit_cutoffs, val_cutoff, test_cutoff = (
-        [t0 + 28 * day, t0 + 35 * day],
-        t0 + 42 * day,
-        t0 + 49 * day,
-    )
-    seen: list[set] = []
-    predictors = []
-
-    def fit_fold(events):
-        seen.append(set(events["user_id"]))
-        predictor = fit(events, cfg, train_cutoffs=fit_cutoffs, val_cutoff=val_cutoff).predictor
-        predictors.append(predictor)
-        return predictor
-
-    cutoffs = [*fit_cutoffs, val_cutoff, test_cutoff]
-    sequence = cross_fit_sequence(
-        sample_events, cutoffs=cutoffs, anchor_cutoff=val_cutoff, fit_fold=fit_fold, folds=3
-    )
-    assert len(seen) == 3
-    for t in cutoffs:
-        seq = sequence[t]
-        eligible = eligible_users(sample_events, t, cfg.labels)
-        assert seq.index.is_unique and set(seq.index) == set(eligible)  # everyone, once
-        fold = user_fold(seq.index.to_numpy(), 3)
-        for k in range(3):
-            # Out of fold: no user's outputs come from a transformer that trained on that user.
-            assert not set(seq.index[fold == k]) & seen[k]
-    # Fold 0 is the reference basis: its users' vectors are what its own transformer says.
-    own = sequence_outputs(predictors[0], sample_events, test_cutoff)
-    fold0 = sequence[test_cutoff].index[user_fold(sequence[test_cutoff].index.to_numpy(), 3) == 0]
-    vec = sequence[test_cutoff].loc[fold0].filter(like=VECTOR_PREFIX)
-    np.testing.assert_allclose(vec, own.loc[fold0].filter(like=VECTOR_PREFIX), atol=1e-3)
-
-    train = pd.concat([labelled_rows(sample_events, t, cfg.labels) for t in cutoffs[:-1]])
-    test = labelled_rows(sample_events, test_cutoff, cfg.labels)
-    train_rows, test_rows = with_sequence(train, sequence), with_sequence(test, sequence)
-    assert train_rows[list(SEQ_LOGITS)].notna().all().all()
-    hybrid = HybridModel(n_components=4).fit(train_rows)
-    assert hybrid.pca_components.shape[0] == 4
-    probs = hybrid.predict(test_rows)
-    for label in LABELS:
-        # The planted signal: far above chance for both labels.
-        assert roc_auc_score(test_rows[label], probs[label]) > 0.7, label
-
-    with pytest.raises(ValueError, match="have no sequence outputs"):
-        with_sequence(test, {test_cutoff: sequence[test_cutoff].iloc[1:]})
 
 
 def test_the_hybrid_family_trains_out_of_fold_and_serves_from_its_checkpoint(sample_events):
@@ -130,9 +66,17 @@ def test_the_hybrid_family_trains_out_of_fold_and_serves_from_its_checkpoint(sam
     served = load_predictor(predictor.to_bytes())
     assert isinstance(served, HybridPredictor)
     np.testing.assert_allclose(served.predict_examples(ex), predictor.predict_examples(ex))
-    cutoff = t0 + 49 * day
-    by_events = served.predict_users(sample_events, cutoff)
-    assert len(by_events) > 100 and by_events["churn_probability"].between(0, 1).all()
+    # A week after validation, on users' events alone: the planted signal, far above chance.
+    test = served.examples(sample_events, t0 + 49 * day, with_labels=True)
+    probs = served.predict_examples(test)
+    assert len(test) > 300
+    for j, label in enumerate(LABELS):
+        assert roc_auc_score(getattr(test, label), probs[:, j]) > 0.7, label
+    # The logits-only ablation: the same fold transformers, a stack without vector components.
+    logits_only = fit_stack(data, predictor.folds, replace(cfg, hybrid_components=0)).predictor
+    assert logits_only.stack.pca_components is None
+    assert logits_only.stack.boosters["churn"].num_feature() == len(FEATURE_NAMES) + 2
+    assert predictor.stack.boosters["churn"].num_feature() == len(FEATURE_NAMES) + 2 + 8
 
     reasons = served.explain(data.examples["val"], top_k=3)
     assert len(reasons) == 3 * len(LABELS) * len(ex)
