@@ -14,7 +14,10 @@ event of any kind (returns count) in [T, T + H_churn). Training cutoffs must sat
 T_k + max(H) <= T_test; the test set is T_test alone. The last training cutoff is held out as the
 validation cutoff: the transformer is fitted on the other cutoffs and uses it for epoch selection
 and calibration; LightGBM early-stops its tree count on it, then every baseline is refitted on all
-training cutoffs (as a careful analyst would: the baselines are never handicapped).
+training cutoffs (as a careful analyst would: the baselines are never handicapped). The hybrid
+family is the one training registers (``behavior_model.hybrid.fit_hybrid``): its fold transformers
+like the transformer, its LightGBM stack fitted on the other cutoffs and stopped on the
+validation cutoff, then calibrated there; like the transformer, it is not refitted on it.
 
 Only the test cutoff is guarded: a training cutoff's label window may run past the validation
 cutoff (monthly cutoffs with a 90-day churn horizon do). The closer the cutoffs, the more the
