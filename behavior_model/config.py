@@ -136,6 +136,11 @@ class TrainConfig:
     # the best on validation (mean ROC-AUC) is the candidate the promotion gate weighs against the
     # champion, and is what the registered version holds. The pretrained LM wants a GPU.
     families: tuple[str, ...] = ("event_transformer",)
+    # Listed simplest first: a later family is chosen over the current choice only when the paired
+    # bootstrap 95% interval of its validation lead (mean ROC-AUC) lies above this margin
+    # (promotion.choose_family): a lead within the noise of the validation users does not pay
+    # for a costlier family.
+    family_margin: float = 0.0
     # The hybrid family (behavior_model.hybrid): transformers cross-fitted over this many user
     # folds (each fits on the others' users), and the user vector reduced to this many components.
     hybrid_folds: int = 3

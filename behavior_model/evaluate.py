@@ -59,6 +59,7 @@ from behavior_model.eval_report import add_margins, markdown, metrics_table, run
 from behavior_model.fitted import TrainedModel, resolve_device
 from behavior_model.hybrid import fit_stack
 from behavior_model.metrics import binary_metrics
+from behavior_model.promotion import choose_family
 from behavior_model.text import TextEmbedder
 from behavior_model.trainer import fit
 from pipeline.lake import Lake, read_partitions
@@ -173,6 +174,8 @@ def evaluate(
             cfg, model=replace(cfg.model, backbone="pretrained_lm", use_text=False)
         )
     extra: dict[str, dict[str, float]] = {}
+    # The families as fitted, for the choice a training run would make among them.
+    fitted_families: dict[str, TrainedModel] = {}
 
     def score(name: str, trained: TrainedModel, t0: float) -> None:
         """A fitted family's probabilities on the test cutoff, with its validation ROC-AUC and
@@ -196,6 +199,8 @@ def evaluate(
                 "val_roc_auc": trained.val_metrics[f"val_{label}_roc_auc"],
                 "train_seconds": round(time.time() - t0, 1),
             }
+        if name in FAMILIES:
+            fitted_families[name] = trained
         log.info("%s trained and scored in %.0fs", name, time.time() - t0)
 
     def fit_variant(variant: TrainConfig) -> TrainedModel:
@@ -220,6 +225,10 @@ def evaluate(
                 hybrid.data, hybrid.predictor.folds, replace(cfg, hybrid_components=0)
             )
             score("hybrid_no_vectors", logits_only, t0)
+
+    for name, row in chosen_on_validation(fitted_families, families, cfg).items():
+        for label in LABELS:
+            extra[f"{name}/{label}"] |= row
 
     records = []
     for label in ("purchase", "churn"):
@@ -249,6 +258,39 @@ def evaluate(
     return add_margins(records, preds, test_y, bootstrap=bootstrap), predictions
 
 
+def chosen_on_validation(
+    fitted: dict[str, TrainedModel], order: tuple[str, ...], cfg: TrainConfig
+) -> dict[str, dict]:
+    """Per fitted family, how the choice a training run makes among them
+    (``promotion.choose_family``, families in the order given, ``cfg.family_margin``) weighed
+    it on the validation cutoff: ``val_mean_roc_auc``, ``val_lead`` [``val_lead_low``,
+    ``val_lead_high``] over ``val_lead_against``, and ``chosen_on_validation``."""
+    names = [f for f in order if f in fitted]
+    if not names:
+        return {}
+    users = fitted[names[0]].data.table("val")["user_id"].to_numpy()
+    for name in names[1:]:
+        if not np.array_equal(fitted[name].data.table("val")["user_id"].to_numpy(), users):
+            raise AssertionError(f"{name} and {names[0]} were validated on different users")
+    _, table = choose_family(
+        fitted[names[0]].data.labels("val"),
+        {name: fitted[name].val_probabilities for name in names},
+        margin=cfg.family_margin,
+        seed=cfg.seed,
+    )
+    return {
+        name: {
+            "val_mean_roc_auc": row["mean_roc_auc"],
+            "val_lead_against": row.get("against"),
+            "val_lead": row.get("lead", math.nan),
+            "val_lead_low": row.get("lead_low", math.nan),
+            "val_lead_high": row.get("lead_high", math.nan),
+            "chosen_on_validation": row["chosen"],
+        }
+        for name, row in table.items()
+    }
+
+
 def log_to_mlflow(settings: Settings, source: str, records: list[dict], files: list[Path]) -> str:
     """One MLflow run per evaluation (experiment ``<training experiment>-evaluation``): every
     model's test metrics and margins, the command and device, the JSON and markdown report."""
@@ -268,6 +310,10 @@ def log_to_mlflow(settings: Settings, source: str, records: list[dict], files: l
         mlflow.set_tags({"source": source, "test_cutoffs": ",".join(cutoffs),
                          "device": first["device"], "torch": first["torch"]})  # fmt: skip
         mlflow.log_param("command", first["command"][:6000])
+        mlflow.set_tags({
+            f"chosen_on_validation.{r['test_cutoff']}": r["model"]
+            for r in records if r.get("chosen_on_validation")
+        })  # fmt: skip
         metrics = {}
         for r in records:
             key = f"{r['test_cutoff']}.{r['label']}.{r['model']}"
@@ -352,6 +398,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--hybrid-folds", type=int, default=TrainConfig.hybrid_folds,
         help="user folds the hybrid family's transformers are cross-fitted over",
     )  # fmt: skip
+    p.add_argument(
+        "--family-margin", type=float, default=TrainConfig.family_margin,
+        help="the lead a later family needs on validation to be chosen (as in training)",
+    )  # fmt: skip
     p.add_argument("--lm-path", help="the pretrained LM: a local HF folder or .gguf file")
     p.add_argument("--lm-token-budget", type=int, default=LMConfig.token_budget)
     p.add_argument("--lm-epochs", type=int, default=LMConfig.epochs)
@@ -394,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     cfg = TrainConfig(
         labels=labels, device=a.device, epochs=a.epochs, lm=lm, hybrid_folds=a.hybrid_folds,
-        contrastive_weight=a.contrastive_weight,
+        contrastive_weight=a.contrastive_weight, family_margin=a.family_margin,
     )  # fmt: skip
     if a.baselines_only:
         families: tuple[str, ...] = ()

@@ -34,8 +34,9 @@ class TrainedModel:
     val_probabilities: np.ndarray
     val_metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
-    # Every family's mean validation ROC-AUC where a run fitted several (train.fit_families).
-    family_means: dict[str, float] = field(default_factory=dict)
+    # Where a run fitted several families (train.fit_families): each one's mean validation
+    # ROC-AUC and lead over the choice it was weighed against (promotion.choose_family).
+    families: dict[str, dict] = field(default_factory=dict)
 
 
 def calibration_priors(data: TrainingData, cfg) -> dict[str, float] | None:

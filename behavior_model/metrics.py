@@ -55,17 +55,28 @@ def paired_auc_difference(
 ) -> tuple[float, float, float]:
     """ROC-AUC(p_model) - ROC-AUC(p_reference) on the same users, and its 95% percentile interval
     over ``n`` paired bootstrap resamples (both models scored on the same resampled users, so the
-    users' shared difficulty cancels: far narrower than comparing two separate intervals)."""
+    users' shared difficulty cancels: far narrower than comparing two separate intervals).
+
+    Two-dimensional inputs (users x labels) give the difference of the mean ROC-AUC over the
+    labels, every label resampled on the same users. NaN where a label has one class only."""
     rng = np.random.default_rng(seed)
-    y, a, b = np.asarray(y), np.asarray(p_model), np.asarray(p_reference)
-    if not 0 < y.sum() < len(y):
+    y, a, b = (np.asarray(x).reshape(len(x), -1) for x in (y, p_model, p_reference))
+
+    def mean_auc(i, p) -> float:
+        return float(np.mean([roc_auc_score(y[i, j], p[i, j]) for j in range(y.shape[1])]))
+
+    def defined(i) -> bool:
+        return bool(np.all((0 < y[i].sum(axis=0)) & (y[i].sum(axis=0) < len(i))))
+
+    everyone = np.arange(len(y))
+    if not defined(everyone):
         return math.nan, math.nan, math.nan
-    diff = float(roc_auc_score(y, a) - roc_auc_score(y, b))
+    diff = mean_auc(everyone, a) - mean_auc(everyone, b)
     diffs = []
     for _ in range(n):
         i = rng.integers(0, len(y), len(y))
-        if 0 < y[i].sum() < len(i):
-            diffs.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+        if defined(i):
+            diffs.append(mean_auc(i, a) - mean_auc(i, b))
     if not diffs:
         return diff, math.nan, math.nan
     return diff, float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))

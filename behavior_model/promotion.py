@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from behavior_model.config import LABELS
-from behavior_model.metrics import label_metrics
+from behavior_model.metrics import label_metrics, paired_auc_difference
 
 
 def mean_roc_auc(metrics: dict[str, float]) -> float:
@@ -26,19 +27,59 @@ def metrics_on_validation(predictor, data) -> dict[str, float]:
     return label_metrics(data.labels("val"), data.predict(predictor, "val"), LABELS)
 
 
-def choose_family(candidates: dict[str, dict[str, float]]) -> tuple[str, dict[str, float]]:
-    """The family whose fit has the best mean validation ROC-AUC (``val_<label>_roc_auc``), and
-    every family's mean. Ties go to the family listed first; an undefined (NaN) mean never wins
-    over a defined one."""
-    if not candidates:
+def choose_family(
+    labels: dict[str, np.ndarray],
+    probabilities: dict[str, np.ndarray],
+    *,
+    margin: float = 0.0,
+    bootstrap: int = 200,
+    seed: int = 0,
+) -> tuple[str, dict[str, dict[str, float | str | bool]]]:
+    """The family a training run registers, from every family's validation probabilities
+    (users x ``LABELS``, the same users in the same order), and why.
+
+    Families are weighed in the order given, the simplest (cheapest to train and serve) first: a
+    later family replaces the current choice only when the paired bootstrap 95% interval of its
+    lead in mean ROC-AUC lies wholly above ``margin``, i.e. its lead is larger than the margin and
+    than what drawing other validation users could produce. A validation set of a few hundred
+    users cannot tell two families 0.005 apart (Online Retail's 566 held-out users: the hybrid led
+    the event transformer by 0.004 on validation and trailed it by 0.013 on test), and the more
+    complex family is then not worth its cost. With ``bootstrap=0`` the point estimate alone must
+    exceed ``margin``.
+
+    Returns the chosen family and, per family, its mean validation ROC-AUC and how it fared
+    against the choice standing when it was weighed (``lead``, ``lead_low``, ``lead_high``,
+    ``against``, ``chosen``): what ``promotion.json`` records."""
+    if not probabilities:
         raise ValueError("no model family was fitted")
-    means = {
-        family: float(np.mean([m[f"val_{label}_roc_auc"] for label in LABELS]))
-        for family, m in candidates.items()
-    }
-    # max keeps the first of equal keys: the family listed first.
-    best = max(means, key=lambda f: (not math.isnan(means[f]), np.nan_to_num(means[f], nan=0.0)))
-    return best, means
+    y = np.column_stack([np.asarray(labels[label]) for label in LABELS])
+    table: dict[str, dict[str, float | str | bool]] = {}
+    best = None
+    for family, p in probabilities.items():
+        p = np.asarray(p)
+        row: dict[str, float | str | bool] = {
+            "mean_roc_auc": mean_roc_auc(
+                {f"{label}_roc_auc": _auc(y[:, j], p[:, j]) for j, label in enumerate(LABELS)}
+            )
+        }
+        if best is None:
+            best = family
+        else:
+            lead, low, high = paired_auc_difference(
+                y, p, probabilities[best], n=max(bootstrap, 1), seed=seed
+            )
+            bar = low if bootstrap else lead
+            row |= {"against": best, "lead": lead, "lead_low": low, "lead_high": high}
+            if not math.isnan(bar) and bar > margin:
+                best = family
+        table[family] = row
+    for family, row in table.items():
+        row["chosen"] = family == best
+    return best, table
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else math.nan
 
 
 def decide_promotion(

@@ -70,13 +70,14 @@ FAMILIES = ("event_transformer", "pretrained_lm", "hybrid")
 
 def config_from_params(params: dict) -> TrainConfig:
     """A run's TrainConfig from the training DAG's params (or the CLI's flags): ``device``,
-    ``families`` and, each optional, ``epochs``, ``token_unit``, ``max_events``,
+    ``families`` and, each optional, ``family_margin``, ``epochs``, ``token_unit``, ``max_events``,
     ``basket_gap_minutes``, ``contrastive_weight``; the rest are TrainConfig's defaults."""
     base, model = TrainConfig(), ModelConfig()
     return replace(
         base,
         device=params.get("device", base.device),
         families=tuple(params.get("families", base.families)),
+        family_margin=float(params.get("family_margin", base.family_margin)),
         epochs=int(params.get("epochs", base.epochs)),
         contrastive_weight=float(params.get("contrastive_weight", base.contrastive_weight)),
         model=replace(
@@ -91,8 +92,9 @@ def config_from_params(params: dict) -> TrainConfig:
 def fit_families(data: TrainingData, cfg: TrainConfig) -> tuple[TrainedModel, str]:
     """Fit every family of ``cfg.families`` on the same examples, in the active MLflow run (each
     family's epochs and validation metrics under ``<family>.``, where there are several), and
-    return the best on validation (``promotion.choose_family``) with its name. Its
-    ``family_means`` holds every family's mean validation ROC-AUC."""
+    return the one chosen on validation (``promotion.choose_family``: a later family must lead
+    the earlier beyond the validation noise and ``cfg.family_margin``) with its name. Its
+    ``families`` holds how every family fared."""
     several = len(cfg.families) > 1
     fitted: dict[str, TrainedModel] = {}
     for family in cfg.families:
@@ -106,10 +108,15 @@ def fit_families(data: TrainingData, cfg: TrainConfig) -> tuple[TrainedModel, st
         )
         if several:
             mlflow.log_metrics({f"{prefix}{k}": v for k, v in fitted[family].val_metrics.items()})
-    best, means = choose_family({f: t.val_metrics for f, t in fitted.items()})
-    log.info("model families on validation (mean ROC-AUC): %s; best %s", means, best)
+    best, table = choose_family(
+        data.labels("val"),
+        {f: t.val_probabilities for f, t in fitted.items()},
+        margin=cfg.family_margin,
+        seed=cfg.seed,
+    )
+    log.info("model families on validation: %s; chosen %s", json.dumps(table), best)
     trained = fitted[best]
-    trained.family_means = means
+    trained.families = table
     return trained, best
 
 
@@ -162,7 +169,7 @@ def train_and_register(
             "new_version": version,
             "champion_version": champion_version,
             "family": family,
-            "families_val_mean_roc_auc": trained.family_means,
+            "families": trained.families,
         }
         mlflow.log_dict(decision, "promotion.json")
         registry.describe_version(
@@ -314,8 +321,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument(
         "--families", default=",".join(TrainConfig.families),
-        help=f"comma-separated, from {','.join(FAMILIES)}: the best on validation is registered",
+        help=f"comma-separated, from {','.join(FAMILIES)}, simplest first: a later family is "
+        "registered when its validation lead is beyond the noise and --family-margin",
     )  # fmt: skip
+    p.add_argument("--family-margin", type=float, default=TrainConfig.family_margin)
     p.add_argument("--token-unit", choices=("event", "basket"), default=ModelConfig.token_unit)
     p.add_argument("--max-events", type=int, default=ModelConfig.max_events)
     p.add_argument("--basket-gap-minutes", type=float, default=ModelConfig.basket_gap_minutes)

@@ -22,11 +22,13 @@ latest midnight whose labels are complete by then. Weekly by default; trigger it
 (the CPU default), `pretrained_lm` (a pretrained LM read as text, LoRA fine-tuned: give it a
 GPU) and `hybrid` (LightGBM on the RFM features and the outputs of event transformers cross-fitted
 over user folds: `hybrid_folds` transformer fits, each without one fold's users; its reasons are
-the stack's TreeSHAP contributions). The best on validation is the candidate the gate weighs; the version's `model_family` tag
-and `promotion.json` say which, with every family's validation ROC-AUC. Nightly scoring serves
-whichever family holds `champion`.
+the stack's TreeSHAP contributions). List them simplest first: a later family replaces the
+choice only when its lead in mean validation ROC-AUC is beyond the noise of the validation users
+(the lower end of its paired bootstrap 95% interval above `family_margin`). The choice is the
+candidate the gate weighs; the version's `model_family` tag and `promotion.json` say which, with
+every family's validation ROC-AUC and lead. Nightly scoring serves whichever family holds `champion`.
 **Params.** `source` (mapping name), `device` (`auto`: CUDA with bf16 when present, else CPU),
-`families`; the event transformer's inputs: `token_unit` (`basket` = one position per basket or
+`families`, `family_margin`; the event transformer's inputs: `token_unit` (`basket` = one position per basket or
 session, its items pooled), `max_events`, `basket_gap_minutes`, `contrastive_weight`.
 Compare runs with `mlflow ui --backend-store-uri sqlite:///data/mlflow/mlflow.db`.
 """
@@ -62,7 +64,15 @@ SETTINGS = Settings.from_env()
             type="array",
             items={"type": "string", "enum": ["event_transformer", "pretrained_lm", "hybrid"]},
             minItems=1,
-            description="model families to fit; the best on validation is registered",
+            description="model families to fit, simplest first; a later one is registered "
+            "when its validation lead is beyond the noise and family_margin",
+        ),
+        "family_margin": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            description="mean validation ROC-AUC a later family must lead by, the lower end of "
+            "its paired bootstrap 95% interval above it",
         ),
         "token_unit": Param(
             "event",

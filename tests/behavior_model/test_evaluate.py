@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -93,6 +94,26 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
     assert "| 30% of users, held out of training, at the last training cutoff |" in report
     hybrid = next(r for r in records if (r["label"], r["model"]) == ("churn", "hybrid"))
     assert f"{hybrid['margin_roc_auc']:+.3f} [" in report
+    # The family a training run would register, weighed on validation as training weighs it:
+    # the hybrid (listed second) against the event transformer, one choice per test cutoff.
+    transformer = next(
+        r for r in records if (r["label"], r["model"]) == ("churn", "behavior_model")
+    )
+    assert (
+        hybrid["val_lead_against"] == "behavior_model" and transformer["val_lead_against"] is None
+    )
+    assert hybrid["val_lead"] == pytest.approx(
+        hybrid["val_mean_roc_auc"] - transformer["val_mean_roc_auc"]
+    )
+    assert transformer["val_mean_roc_auc"] == pytest.approx(
+        np.mean([r["val_roc_auc"] for r in records if r["model"] == "behavior_model"])
+    )
+    assert hybrid["chosen_on_validation"] == (hybrid["val_lead_low"] > 0)
+    assert transformer["chosen_on_validation"] != hybrid["chosen_on_validation"]
+    chosen = hybrid if hybrid["chosen_on_validation"] else transformer
+    row = f"| 2026-02-15 | {chosen['model']} | {chosen['val_mean_roc_auc']:.3f} |"
+    assert row in report and report.count("| **yes** |") == 1
+    assert f"churn: chosen on validation **{chosen['model']}**" in report
 
     # The same report in MLflow, in its own experiment (never the training one or the registry).
     client = MlflowClient(isolated_settings.mlflow_tracking_uri)
@@ -101,6 +122,7 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
     assert run.data.metrics["2026-02-15.churn.hybrid.roc_auc"] == pytest.approx(
         auc[("churn", "hybrid")]
     )
+    assert run.data.tags["chosen_on_validation.2026-02-15"] == chosen["model"]
     assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"eval.json", "eval.md"}
     assert client.search_registered_models() == []
 

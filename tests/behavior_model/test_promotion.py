@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from behavior_model.promotion import decide_promotion
@@ -36,22 +37,38 @@ def test_promotion_rule():
     ]
 
 
-def test_the_best_family_on_validation_is_the_candidate():
+def test_a_later_family_is_chosen_only_for_a_lead_beyond_the_validation_noise():
     from behavior_model.promotion import choose_family
 
-    def m(churn: float, purchase: float) -> dict[str, float]:
-        return {"val_churn_roc_auc": churn, "val_purchase_roc_auc": purchase}
+    rng = np.random.default_rng(0)
+    n = 600
+    labels = {"churn": rng.integers(0, 2, n), "purchase": rng.integers(0, 2, n)}
+    y = np.column_stack([labels["churn"], labels["purchase"]]).astype(float)
 
-    best, means = choose_family(
-        {"event_transformer": m(0.80, 0.70), "pretrained_lm": m(0.78, 0.74)}
+    def family(noise: float, seed: int) -> np.ndarray:
+        return 1 / (1 + np.exp(-(y + np.random.default_rng(seed).normal(0, noise, y.shape))))
+
+    good, better, tied = family(1.0, 1), family(0.5, 2), family(1.0, 3)
+    best, table = choose_family(labels, {"event_transformer": good, "hybrid": better})
+    assert (
+        best == "hybrid" and table["hybrid"]["chosen"] and not table["event_transformer"]["chosen"]
     )
-    assert best == "pretrained_lm" and means == pytest.approx(
-        {"event_transformer": 0.75, "pretrained_lm": 0.76}
+    assert table["hybrid"]["against"] == "event_transformer"
+    assert table["hybrid"]["lead"] == pytest.approx(
+        table["hybrid"]["mean_roc_auc"] - table["event_transformer"]["mean_roc_auc"]
     )
-    # A worse family is never the candidate, whatever its order; ties go to the first listed.
-    assert choose_family({"a": m(0.6, 0.6), "b": m(0.7, 0.7)})[0] == "b"
-    assert choose_family({"a": m(0.7, 0.7), "b": m(0.7, 0.7)})[0] == "a"
-    # An undefined metric (one class in validation) never beats a defined one.
-    assert choose_family({"a": m(float("nan"), 0.9), "b": m(0.51, 0.5)})[0] == "b"
+    assert 0 < table["hybrid"]["lead_low"] < table["hybrid"]["lead"] < table["hybrid"]["lead_high"]
+    # A worse family is never chosen, whatever its order.
+    assert choose_family(labels, {"a": better, "b": good})[0] == "a"
+    # Same signal, other noise: "tied" leads on these users by chance, within the noise of 600
+    # users, so the family listed first stays; a point-estimate rule (bootstrap=0) takes it.
+    lead = choose_family(labels, {"a": good, "b": tied})[1]["b"]
+    assert lead["lead_low"] < 0 < lead["lead"] < lead["lead_high"]
+    assert choose_family(labels, {"a": good, "b": tied})[0] == "a"
+    assert choose_family(labels, {"a": good, "b": tied}, bootstrap=0)[0] == "b"
+    assert choose_family(labels, {"b": tied, "a": good})[0] == "b"
+    # A margin: the clearly better family must lead by more than it.
+    lead_low = table["hybrid"]["lead_low"]
+    assert choose_family(labels, {"a": good, "b": better}, margin=lead_low + 0.01)[0] == "a"
     with pytest.raises(ValueError, match="no model family"):
-        choose_family({})
+        choose_family(labels, {})
