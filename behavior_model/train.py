@@ -38,9 +38,11 @@ from pipeline.lake import table_lock
 log = logging.getLogger(__name__)
 
 
-def evaluation_records(trained: TrainedModel, cfg: TrainConfig) -> tuple[list[dict], dict, dict]:
-    """The transformer and the baselines (fitted on the training examples' RFM features) on the
-    validation examples.
+def evaluation_records(
+    trained: TrainedModel, cfg: TrainConfig, family: str
+) -> tuple[list[dict], dict, dict]:
+    """The registered model (rows ``behavior_model (<family>)``, calibrated and not) and the
+    baselines (fitted on the training examples' RFM features) on the validation examples.
 
     Returns (records, labels by name, {label: {model: probabilities}}).
     """
@@ -51,8 +53,8 @@ def evaluation_records(trained: TrainedModel, cfg: TrainConfig) -> tuple[list[di
     raw = data.predict(trained.predictor, "val", calibrated=False)
     for j, label in enumerate(LABELS):
         preds[label] = {
-            "behavior_model": trained.val_probabilities[:, j],
-            "behavior_model_uncalibrated": raw[:, j],
+            f"behavior_model ({family})": trained.val_probabilities[:, j],
+            f"behavior_model ({family}, uncalibrated)": raw[:, j],
         } | preds[label]
     return report.evaluation_records(y, preds), y, preds
 
@@ -142,7 +144,7 @@ def train_and_register(
             }
         )
         mlflow.log_metrics(trained.val_metrics)
-        records, y, preds = evaluation_records(trained, cfg)
+        records, y, preds = evaluation_records(trained, cfg, family)
         figures = report.figures(y, preds)
         registry.log_evaluation(records, report.records_markdown(records), figures)
         report.close(figures)

@@ -64,7 +64,12 @@ def test_a_worse_model_does_not_become_champion(isolated_settings):
     assert {
         (lb, m)
         for lb in ("churn", "purchase")
-        for m in ("recency", "logistic_regression", "lightgbm", "behavior_model")
+        for m in (
+            "recency",
+            "logistic_regression",
+            "lightgbm",
+            "behavior_model (event_transformer)",
+        )
     } <= models
     assert "val_purchase_lightgbm_roc_auc" in run.data.metrics
     # The run names its input: the source's sessionized events, one row per event date.
@@ -222,6 +227,11 @@ def test_the_hybrid_family_is_registered_and_scored_nightly_on_spark(isolated_se
     assert d["family"] == "hybrid" and hybrid["chosen"] and result["promoted"]
     run = mlflow.get_run(result["run_id"])
     assert run.data.tags["model_family"] == "hybrid"
+    table = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/evaluation/validation_table.json")
+    hybrid_rows = [r for r in table if r["model"] == "behavior_model (hybrid)"]
+    assert [r["roc_auc"] for r in hybrid_rows] == pytest.approx(
+        [run.data.metrics[f"val_{r['label']}_roc_auc"] for r in hybrid_rows]
+    )
     assert "hybrid.fold1_val_churn_roc_auc" in run.data.metrics  # each fold's epochs, logged
     version = mlflow.MlflowClient().get_model_version(ctx.registered_model_name, "1")
     assert version.tags["model_family"] == "hybrid"
