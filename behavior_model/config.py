@@ -8,6 +8,10 @@ from dataclasses import asdict, dataclass, field
 LABELS = ("churn", "purchase")
 
 
+# The model families (ModelConfig.backbone): behavior_model.families fits any of them.
+BACKBONES = ("event_transformer", "pretrained_lm", "hybrid")
+
+
 @dataclass
 class LabelConfig:
     # Code defaults only for tests on generated data: every pipeline run takes the horizons from
@@ -61,6 +65,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.token_unit not in ("event", "basket"):
             raise ValueError(f"unknown token_unit {self.token_unit!r}: 'event' or 'basket'")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}: one of {list(BACKBONES)}")
 
     @property
     def reads_baskets(self) -> bool:

@@ -56,12 +56,12 @@ from behavior_model.calibration import apply_columns, fit_columns, shift_to_rate
 from behavior_model.config import LABELS, LabelConfig, LMConfig, ModelConfig, TrainConfig
 from behavior_model.data import check_share
 from behavior_model.eval_report import add_margins, markdown, metrics_table, run_environment
+from behavior_model.families import fit
 from behavior_model.fitted import TrainedModel, resolve_device
 from behavior_model.hybrid import fit_stack
 from behavior_model.metrics import binary_metrics
 from behavior_model.promotion import choose_family
 from behavior_model.text import TextEmbedder
-from behavior_model.trainer import fit
 from pipeline.lake import Lake, read_partitions
 from pipeline.settings import Settings
 from pipeline.source_mapping import SourceMapping, load_mapping

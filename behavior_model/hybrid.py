@@ -14,7 +14,7 @@ fold 0's basis by an affine least-squares fit on the same anchor users (the vali
 read by every fold's model; no labels involved) before a PCA fitted on the training rows reduces
 them. The logits need no mapping: every fold predicts the same targets.
 
-``fit_hybrid`` is the family's ``trainer.fit_data``: the training run (shards) and the evaluation
+``fit_hybrid`` is what ``families.fit_data`` fits for this family: the training run (shards) and the evaluation
 protocol (``behavior_model.evaluate``, in memory) fit and score the same thing.
 """
 
@@ -37,7 +37,7 @@ from behavior_model.features import transform
 from behavior_model.fitted import TrainedModel, calibration_priors, reference_of, trained_model
 from behavior_model.predictor import BehaviorPredictor
 from behavior_model.serving import Predictor
-from behavior_model.trainer import fit_data
+from behavior_model.trainer import fit_event_transformer
 from behavior_model.training_data import TrainingData
 from pipeline.contracts import FEATURE_NAMES
 
@@ -291,7 +291,7 @@ def fold_transformers(
     *,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
 ) -> list[BehaviorPredictor]:
-    """``cfg.hybrid_folds`` event transformers, transformer k fitted (``trainer.fit_data``)
+    """``cfg.hybrid_folds`` event transformers, transformer k fitted (``trainer.fit_event_transformer``)
     without user fold k's users. Each one's epochs go to ``on_epoch`` as ``fold<k>_<metric>``."""
     folds = cfg.hybrid_folds
     if folds < 2:
@@ -304,7 +304,7 @@ def fold_transformers(
         if on_epoch is not None:
             report = lambda m, step, k=k: on_epoch({f"fold{k}_{n}": v for n, v in m.items()}, step)  # noqa: E731
         view = data.excluding_fold(k, folds)
-        transformers.append(fit_data(view, sequence_cfg, on_epoch=report).predictor)
+        transformers.append(fit_event_transformer(view, sequence_cfg, on_epoch=report).predictor)
     return transformers
 
 

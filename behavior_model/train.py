@@ -22,13 +22,14 @@ import pandas as pd
 
 from behavior_model import item_embeddings, registry, report
 from behavior_model.baselines import fit_and_predict
-from behavior_model.config import LABELS, ModelConfig, TrainConfig, label_config
+from behavior_model.config import BACKBONES, LABELS, ModelConfig, TrainConfig, label_config
 from behavior_model.data import text_index_only, vocabulary_of
+from behavior_model.families import fit_data
 from behavior_model.fitted import TrainedModel
 from behavior_model.promotion import choose_family, decide_promotion, metrics_on_validation
 from behavior_model.streaming import shard_fragments
 from behavior_model.text import TextEmbedder
-from behavior_model.trainer import cutoffs_for, fit_data
+from behavior_model.trainer import cutoffs_for
 from behavior_model.training_data import ShardData, TextPayload, TrainingData
 from jobs import examples as spark_examples
 from jobs.spark import get_spark
@@ -67,7 +68,8 @@ def input_dataset(daily: pd.DataFrame, ctx: RunContext):
     )
 
 
-FAMILIES = ("event_transformer", "pretrained_lm", "hybrid")
+# What TrainConfig.families may list: every backbone behavior_model.families fits.
+FAMILIES = BACKBONES
 
 
 def config_from_params(params: dict) -> TrainConfig:

@@ -1,7 +1,9 @@
 """The training loop: cutoffs, next-event pre-training, fine-tuning of the churn and purchase
-heads, best-epoch restore and Platt calibration. Plain PyTorch, no I/O: ``fit_data`` takes a
-``behavior_model.training_data.TrainingData`` (the lake's shards, or examples built in memory by
-``fit`` from events) and returns a trained predictor with its validation results.
+heads, best-epoch restore and Platt calibration. Plain PyTorch, no I/O: ``fit_event_transformer``
+takes a ``behavior_model.training_data.TrainingData`` (the lake's shards, or examples built in
+memory by ``families.fit`` from events) and returns a trained predictor with its validation
+results. ``behavior_model.families`` dispatches between this family, the pretrained LM and the
+hybrid (which fits this loop on user folds).
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ from behavior_model.fitted import (
 )
 from behavior_model.model import BehaviorModel
 from behavior_model.predictor import BehaviorPredictor
-from behavior_model.text import TextEmbedder
-from behavior_model.training_data import MemoryData, TrainingData
+from behavior_model.training_data import TrainingData
 from pipeline.contracts import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
@@ -94,60 +95,19 @@ def make_loader(
     )
 
 
-def fit(
-    events: pd.DataFrame,
-    cfg: TrainConfig,
-    *,
-    as_of: date | None = None,
-    train_cutoffs: list[pd.Timestamp] | None = None,
-    val_cutoff: pd.Timestamp | None = None,
-    embedder: TextEmbedder | None = None,
-    on_epoch: Callable[[dict[str, float], int], None] | None = None,
-    held_out_share: float | None = None,
-) -> TrainedModel:
-    """Train on ``events`` (canonical columns, in memory: the pandas reference builder) and
-    evaluate on the validation cutoff. Cutoffs default to ``choose_cutoffs``; the evaluation
-    protocol passes its own, and with cutoffs closer than a horizon a ``held_out_share`` of users
-    to validate on (``MemoryData.build``). Pipeline runs train on Spark-built shards
-    (``fit_data``)."""
-    if as_of is not None:
-        events = events[events["event_time"] < pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)]
-    if train_cutoffs is None or val_cutoff is None:
-        train_cutoffs, val_cutoff = choose_cutoffs(events, cfg, as_of=as_of)
-    if cfg.model.use_text and embedder is None:
-        embedder = TextEmbedder(cfg.text_model_path)
-    data = MemoryData.build(
-        events, cfg, train_cutoffs=train_cutoffs, val_cutoff=val_cutoff, embedder=embedder,
-        held_out_share=held_out_share,
-    )  # fmt: skip
-    return fit_data(data, cfg, on_epoch=on_epoch)
-
-
-def fit_data(
+def fit_event_transformer(
     data: TrainingData,
     cfg: TrainConfig,
     *,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
 ) -> TrainedModel:
     """Pre-train, fine-tune, keep the best epoch, calibrate on the validation cutoff and store the
-    drift reference: the training loop over any ``TrainingData`` (shards or memory).
-
-    ``cfg.model.backbone`` picks the family: the event transformer here, the pretrained LM
-    (``behavior_model.lm.fit_lm``) or the hybrid (``behavior_model.hybrid.fit_hybrid``, which
-    fits event transformers here on user folds).
-    """
-    if cfg.model.backbone == "pretrained_lm":
-        from behavior_model.lm import fit_lm
-
-        return fit_lm(data, cfg, on_epoch=on_epoch)
-    if cfg.model.backbone == "hybrid":
-        from behavior_model.hybrid import fit_hybrid
-
-        return fit_hybrid(data, cfg, on_epoch=on_epoch)
+    drift reference: the event transformer's loop over any ``TrainingData`` (shards or memory).
+    ``behavior_model.families.fit_data`` dispatches every family (``cfg.model.backbone``)."""
     if cfg.model.backbone != "event_transformer":
         raise ValueError(
-            f"unknown backbone {cfg.model.backbone!r}: 'event_transformer', 'pretrained_lm' or "
-            "'hybrid'"
+            f"backbone {cfg.model.backbone!r} is not the event transformer: fit it with "
+            "behavior_model.families.fit_data"
         )
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)

@@ -2,7 +2,7 @@
 
 A training run needs labelled examples at its training cutoffs and at its validation cutoff, the
 unlabelled examples at the last day of data (the drift reference), the vocabulary and the item
-text vectors. ``behavior_model.trainer.fit_data`` reads them through ``TrainingData``:
+text vectors. ``behavior_model.families.fit_data`` reads them through ``TrainingData``:
 
 - ``ShardData``: the lake's example shards, built on Spark (``jobs.examples``; what
   ``behavior_model.train`` uses). Training batches stream through

@@ -27,8 +27,8 @@ def test_the_hybrid_family_trains_out_of_fold_and_serves_from_its_checkpoint(sam
     fold's users; every user scored by its own fold's transformer; the checkpoint round-trips to
     the same scores; explanations are the stack's contributions in words."""
     from behavior_model.checkpoints import load_predictor
+    from behavior_model.families import fit_data
     from behavior_model.hybrid import HybridPredictor
-    from behavior_model.trainer import fit_data
     from behavior_model.training_data import MemoryData
 
     cfg = TrainConfig(device="cpu", epochs=1, pretrain_epochs=0, hybrid_folds=2)

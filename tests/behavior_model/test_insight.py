@@ -199,7 +199,7 @@ def test_ablation_weight_equals_the_logit_change_by_hand(sample_events):
 
     from behavior_model.config import TrainConfig
     from behavior_model.data import collate
-    from behavior_model.trainer import fit
+    from behavior_model.families import fit
 
     cfg = TrainConfig(pretrain_epochs=0, epochs=1, calibrate=False)
     cfg = replace(cfg, model=replace(cfg.model, use_text=False))

@@ -13,8 +13,8 @@ import torch
 from behavior_model.checkpoints import load_predictor
 from behavior_model.config import LMConfig, TrainConfig, label_config
 from behavior_model.data import build_examples, build_vocabulary, make_text_table
+from behavior_model.families import fit
 from behavior_model.lm import HistoryEncoder, LMPredictor, history_lines, resolve_lm_folder
-from behavior_model.trainer import fit
 from pipeline.sample_data import SampleConfig, canonical_events
 from pipeline.source_mapping import load_mapping
 from tests.behavior_model.conftest import events_frame

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from behavior_model.config import ModelConfig, TrainConfig
+from behavior_model.families import fit
 from behavior_model.predictor import BehaviorPredictor
-from behavior_model.trainer import choose_cutoffs, fit
+from behavior_model.trainer import choose_cutoffs
 
 
 def test_cutoffs_leave_no_label_overlap(sample_events):
@@ -66,6 +67,20 @@ def test_basket_tokens_with_contrastive_pretraining_learn_save_and_explain(sampl
 def test_an_unknown_token_unit_is_named():
     with pytest.raises(ValueError, match="token_unit 'visit'"):
         ModelConfig(token_unit="visit")
+
+
+def test_an_unknown_backbone_is_named_and_the_loop_fits_only_its_own_family():
+    from dataclasses import replace
+
+    from behavior_model.families import fit_data
+    from behavior_model.trainer import fit_event_transformer
+
+    with pytest.raises(ValueError, match=r"unknown backbone 'gpt'.*'hybrid'"):
+        ModelConfig(backbone="gpt")
+    hybrid = replace(TrainConfig(), model=replace(ModelConfig(), backbone="hybrid"))
+    with pytest.raises(ValueError, match="families.fit_data"):
+        fit_event_transformer(None, hybrid)
+    assert fit_data.__module__ == "behavior_model.families"
 
 
 def test_held_out_users_are_validated_on_and_never_trained_on(sample_events):
