@@ -14,8 +14,8 @@ fold 0's basis by an affine least-squares fit on the same anchor users (the vali
 read by every fold's model; no labels involved) before a PCA fitted on the training rows reduces
 them. The logits need no mapping: every fold predicts the same targets.
 
-``fit_hybrid`` is what ``families.fit_data`` fits for this family: the training run (shards) and the evaluation
-protocol (``behavior_model.evaluate``, in memory) fit and score the same thing.
+``fit_hybrid`` is what ``families.fit_data`` fits for this family: the training run (shards) and
+the evaluation protocol (``behavior_model.evaluate``, in memory) fit and score the same thing.
 """
 
 from __future__ import annotations
@@ -291,8 +291,8 @@ def fold_transformers(
     *,
     on_epoch: Callable[[dict[str, float], int], None] | None = None,
 ) -> list[BehaviorPredictor]:
-    """``cfg.hybrid_folds`` event transformers, transformer k fitted (``trainer.fit_event_transformer``)
-    without user fold k's users. Each one's epochs go to ``on_epoch`` as ``fold<k>_<metric>``."""
+    """``cfg.hybrid_folds`` event transformers, transformer k fitted
+    (``trainer.fit_event_transformer``) without user fold k's users. Each one's epochs go to ``on_epoch`` as ``fold<k>_<metric>``."""
     folds = cfg.hybrid_folds
     if folds < 2:
         raise ValueError(f"cross-fitting needs at least 2 user folds, got {folds}")

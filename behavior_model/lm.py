@@ -13,8 +13,8 @@ the same standardised RFM context the event transformer reads, feeds the churn a
 The LM is fine-tuned with LoRA (``peft``), in bf16 autocast on a GPU, fp32 on a CPU.
 
 ``fit_lm`` trains on any ``TrainingData`` (shards or memory) and returns the same ``TrainedModel``
-as the event transformer's ``trainer.fit_event_transformer`` (``families.fit_data`` picks); ``LMPredictor`` scores ``Examples`` like
-``BehaviorPredictor``: training can register it (``TrainConfig.families``) and the pyfunc and
+as the event transformer's ``trainer.fit_event_transformer`` (``families.fit_data`` picks);
+``LMPredictor`` scores ``Examples`` like ``BehaviorPredictor``: training can register it (``TrainConfig.families``) and the pyfunc and
 nightly scoring serve it like the event transformer (reasons: the RFM feature drivers).
 """
 

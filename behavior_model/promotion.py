@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from behavior_model.config import LABELS
 from behavior_model.metrics import label_metrics, paired_auc_difference
@@ -58,9 +57,7 @@ def choose_family(
     for family, p in probabilities.items():
         p = np.asarray(p)
         row: dict[str, float | str | bool] = {
-            "mean_roc_auc": mean_roc_auc(
-                {f"{label}_roc_auc": _auc(y[:, j], p[:, j]) for j, label in enumerate(LABELS)}
-            )
+            "mean_roc_auc": mean_roc_auc(label_metrics(labels, p, LABELS))
         }
         if best is None:
             best = family
@@ -76,10 +73,6 @@ def choose_family(
     for family, row in table.items():
         row["chosen"] = family == best
     return best, table
-
-
-def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else math.nan
 
 
 def decide_promotion(
