@@ -34,17 +34,50 @@ def lift_top_decile(y: np.ndarray, p: np.ndarray) -> float:
     return float(y[top].mean() / y.mean())
 
 
+class RankedScores:
+    """One label's scores sorted once, for ROC-AUC under any resampling of the users.
+
+    A bootstrap resample is a count per user (how often it was drawn), and ROC-AUC with counts is
+    a pass over the scores in sorted order: per group of tied scores, the drawn positives times the
+    drawn negatives below the group plus half of those tied with it. That is O(users) per resample
+    where ``roc_auc_score`` sorts again, and equal to it on the resampled users (ties included).
+    """
+
+    def __init__(self, y: np.ndarray, p: np.ndarray) -> None:
+        order = np.argsort(np.asarray(p), kind="stable")
+        sorted_p = np.asarray(p)[order]
+        self.order = order
+        self.positive = np.asarray(y, dtype=float)[order]
+        group = np.concatenate([[0], np.cumsum(sorted_p[1:] != sorted_p[:-1])])
+        self.group = group if len(group) and group[-1] < len(group) - 1 else None  # None: no ties
+
+    def auc(self, counts: np.ndarray) -> float:
+        """ROC-AUC of the users drawn ``counts[u]`` times each (NaN with one class drawn)."""
+        w = np.asarray(counts, dtype=float)[self.order]
+        pos = w * self.positive
+        if self.group is not None:
+            w, pos = np.bincount(self.group, weights=w), np.bincount(self.group, weights=pos)
+        neg = w - pos
+        n_pos, n_neg = pos.sum(), neg.sum()
+        if n_pos == 0 or n_neg == 0:
+            return math.nan
+        below = np.cumsum(neg) - neg
+        return float(np.dot(pos, below + 0.5 * neg) / (n_pos * n_neg))
+
+
+def _resample_counts(rng: np.random.Generator, n_users: int) -> np.ndarray:
+    """How often each user is drawn in one bootstrap resample of ``n_users`` draws."""
+    return np.bincount(rng.integers(0, n_users, n_users), minlength=n_users)
+
+
 def bootstrap_auc_interval(
     y: np.ndarray, p: np.ndarray, *, n: int = 200, seed: int = 0
 ) -> tuple[float, float]:
     """95% percentile interval of ROC-AUC over ``n`` bootstrap resamples of the users."""
     rng = np.random.default_rng(seed)
-    y, p = np.asarray(y), np.asarray(p)
-    aucs = []
-    for _ in range(n):
-        i = rng.integers(0, len(y), len(y))
-        if 0 < y[i].sum() < len(i):
-            aucs.append(roc_auc_score(y[i], p[i]))
+    ranked = RankedScores(y, p)
+    aucs = [ranked.auc(_resample_counts(rng, len(ranked.order))) for _ in range(n)]
+    aucs = [a for a in aucs if not math.isnan(a)]
     if not aucs:
         return math.nan, math.nan
     return float(np.percentile(aucs, 2.5)), float(np.percentile(aucs, 97.5))
@@ -58,25 +91,23 @@ def paired_auc_difference(
     users' shared difficulty cancels: far narrower than comparing two separate intervals).
 
     Two-dimensional inputs (users x labels) give the difference of the mean ROC-AUC over the
-    labels, every label resampled on the same users. NaN where a label has one class only."""
+    labels, every label resampled on the same users. NaN where a label has one class only.
+    Each model's scores are sorted once (``RankedScores``): a resample costs O(users), so a
+    million validation users take seconds, not minutes."""
     rng = np.random.default_rng(seed)
     y, a, b = (np.asarray(x).reshape(len(x), -1) for x in (y, p_model, p_reference))
+    ranked = [
+        (RankedScores(y[:, j], a[:, j]), RankedScores(y[:, j], b[:, j])) for j in range(y.shape[1])
+    ]
 
-    def mean_auc(i, p) -> float:
-        return float(np.mean([roc_auc_score(y[i, j], p[i, j]) for j in range(y.shape[1])]))
+    def difference(counts: np.ndarray) -> float:
+        return float(np.mean([m.auc(counts) - r.auc(counts) for m, r in ranked]))
 
-    def defined(i) -> bool:
-        return bool(np.all((0 < y[i].sum(axis=0)) & (y[i].sum(axis=0) < len(i))))
-
-    everyone = np.arange(len(y))
-    if not defined(everyone):
+    diff = difference(np.ones(len(y)))
+    if math.isnan(diff):
         return math.nan, math.nan, math.nan
-    diff = mean_auc(everyone, a) - mean_auc(everyone, b)
-    diffs = []
-    for _ in range(n):
-        i = rng.integers(0, len(y), len(y))
-        if defined(i):
-            diffs.append(mean_auc(i, a) - mean_auc(i, b))
+    diffs = [difference(_resample_counts(rng, len(y))) for _ in range(n)]
+    diffs = [d for d in diffs if not math.isnan(d)]
     if not diffs:
         return diff, math.nan, math.nan
     return diff, float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))

@@ -103,3 +103,22 @@ def test_known_rate_shift_meets_the_rate_and_keeps_the_ranking():
     assert shifted.mean() == pytest.approx(y.mean(), abs=1e-6)
     assert (np.argsort(shifted) == np.argsort(p)).all()
     assert expected_calibration_error(y, shifted) < 0.5 * expected_calibration_error(y, p)
+
+
+@pytest.mark.parametrize("decimals", [None, 1])  # distinct scores, and scores with many ties
+def test_auc_of_a_resample_equals_sklearn_on_the_drawn_users(decimals):
+    from sklearn.metrics import roc_auc_score
+
+    from behavior_model.metrics import RankedScores
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 400)
+    p = rng.random(400) + 0.4 * y
+    if decimals is not None:
+        p = np.round(p, decimals)
+    ranked = RankedScores(y, p)
+    for _ in range(5):
+        counts = np.bincount(rng.integers(0, 400, 400), minlength=400)
+        drawn = np.repeat(np.arange(400), counts)
+        assert ranked.auc(counts) == pytest.approx(roc_auc_score(y[drawn], p[drawn]), abs=1e-12)
+    assert np.isnan(ranked.auc(np.where(y == 1, 1, 0)))  # positives only drawn
