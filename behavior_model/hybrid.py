@@ -11,8 +11,11 @@ on or scores is therefore out of fold.
 
 Each fold's transformer learns its own basis for the user vector, so the vectors are mapped onto
 fold 0's basis by an affine least-squares fit on the same anchor users (the validation users,
-read by every fold's model; no labels involved) before a PCA fitted on the training rows reduces
-them. The logits need no mapping: every fold predicts the same targets.
+read by every fold's model; no labels involved) before a PCA reduces them. The PCA is fitted on
+the validation users' out-of-fold vectors, which the stack reads first (it stops its trees
+there), so the training rows keep only their components as they stream past: the stack holds
+``hybrid_components`` numbers per row, not the hidden width. The logits need no mapping: every
+fold predicts the same targets.
 
 ``fit_hybrid`` is what ``families.fit_data`` fits for this family: the training run (shards) and
 the evaluation protocol (``behavior_model.evaluate``, in memory) fit and score the same thing.
@@ -44,7 +47,7 @@ from pipeline.contracts import FEATURE_NAMES
 log = logging.getLogger(__name__)
 
 SEQ_LOGITS = tuple(f"seq_logit_{label}" for label in LABELS)
-VECTOR_PREFIX = "seq_vec_"
+COMPONENT_PREFIX = "seq_pc_"
 
 
 def _affine_map(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -58,7 +61,8 @@ class HybridModel:
     ``n_components`` principal components of the user vector (0: the logits alone); the tree
     count early-stopped (log loss) on the stopping rows (``baselines.fit_lightgbm``: the
     validation cutoff, where the transformers pick their epoch and Platt is fitted), the trees
-    fitted on the training rows. What it keeps is plain arrays and LightGBM boosters, so it
+    fitted on the training rows. The PCA is fitted first (``fit_reduction``), so that ``rows``
+    keeps the components alone. What it keeps is plain arrays and LightGBM boosters, so it
     travels in a checkpoint (``state``, ``from_state``)."""
 
     def __init__(self, *, n_components: int = 8, seed: int = 7) -> None:
@@ -69,22 +73,41 @@ class HybridModel:
         self.pca_mean: np.ndarray | None = None
         self.pca_components: np.ndarray | None = None
 
-    def matrix(self, rows: pd.DataFrame) -> np.ndarray:
-        parts = [transform(rows[list(FEATURE_NAMES)]), rows[list(SEQ_LOGITS)].to_numpy(float)]
-        if self.pca_components is not None:
-            vectors = rows.filter(like=VECTOR_PREFIX).to_numpy(float)
-            parts.append((vectors - self.pca_mean) @ self.pca_components.T)
-        return np.hstack(parts)
-
-    def fit(self, rows: pd.DataFrame, stop: pd.DataFrame | None = None) -> HybridModel:
-        """Fit on ``rows``; stop the tree count on ``stop`` (None: ``DEFAULT_TREES``)."""
+    def fit_reduction(self, vectors: np.ndarray) -> HybridModel:
+        """The PCA of user vectors (n, hidden), here the validation users' out-of-fold ones."""
         if self.n_components:
             from sklearn.decomposition import PCA
 
-            vectors = rows.filter(like=VECTOR_PREFIX).to_numpy(float)
-            pca = PCA(min(self.n_components, vectors.shape[1]), random_state=self.seed)
-            pca.fit(vectors)
+            k = min(self.n_components, *vectors.shape)
+            pca = PCA(k, random_state=self.seed).fit(vectors)
             self.pca_mean, self.pca_components = pca.mean_, pca.components_
+        return self
+
+    def sequence_columns(self, logits: np.ndarray, vectors: np.ndarray) -> pd.DataFrame:
+        """What the stack reads of the sequence model: its logits and the vector's components."""
+        out = pd.DataFrame(logits, columns=list(SEQ_LOGITS))
+        if self.pca_components is not None:
+            reduced = (vectors - self.pca_mean) @ self.pca_components.T
+            for i in range(reduced.shape[1]):
+                out[f"{COMPONENT_PREFIX}{i}"] = reduced[:, i]
+        return out
+
+    def rows(self, features: np.ndarray, logits: np.ndarray, vectors: np.ndarray) -> pd.DataFrame:
+        """The stack's input rows: raw RFM features, sequence logits and vector components."""
+        seq = self.sequence_columns(logits, vectors)
+        return pd.concat([pd.DataFrame(features, columns=list(FEATURE_NAMES)), seq], axis=1)
+
+    def matrix(self, rows: pd.DataFrame) -> np.ndarray:
+        return np.hstack(
+            [
+                transform(rows[list(FEATURE_NAMES)]),
+                rows[list(SEQ_LOGITS)].to_numpy(float),
+                rows.filter(like=COMPONENT_PREFIX).to_numpy(float),
+            ]
+        )
+
+    def fit(self, rows: pd.DataFrame, stop: pd.DataFrame | None = None) -> HybridModel:
+        """Fit on ``rows``; stop the tree count on ``stop`` (None: ``DEFAULT_TREES``)."""
         both = rows if stop is None else pd.concat([rows, stop], ignore_index=True)
         x = self.matrix(both)
         held = np.arange(len(both)) >= len(rows)
@@ -199,24 +222,12 @@ class HybridPredictor(Predictor):
                 vectors[rows] = np.hstack([v, np.ones((len(v), 1))]) @ mapping
         return logits, vectors
 
-    @staticmethod
-    def rows(ex: Examples, logits: np.ndarray, vectors: np.ndarray) -> pd.DataFrame:
-        """The stack's input rows: raw RFM features, sequence logits and vector."""
-        return pd.concat(
-            [
-                pd.DataFrame(ex.features, columns=list(FEATURE_NAMES)),
-                pd.DataFrame(logits, columns=list(SEQ_LOGITS)),
-                pd.DataFrame(vectors, columns=[f"{VECTOR_PREFIX}{i}" for i in range(vectors.shape[1])]),
-            ],
-            axis=1,
-        )  # fmt: skip
-
     def predict_with_vectors(
         self, ex: Examples, *, batch_size: int = 512, calibrated: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (n, 2) in LABELS order and the user vectors (fold 0's basis)."""
         logits, vectors = self.out_of_fold(ex)
-        p = self.stack.predict(self.rows(ex, logits, vectors))
+        p = self.stack.predict(self.stack.rows(ex.features, logits, vectors))
         probs = np.column_stack([p[label] for label in LABELS])
         return (apply_columns(probs, self.calibration) if calibrated else probs), vectors
 
@@ -231,7 +242,7 @@ class HybridPredictor(Predictor):
         (``sequence``: its logits and vector components together). Weights are the stack's TreeSHAP
         contributions in calibrated logit units (times Platt's slope): > 0 raises the
         probability."""
-        rows = self.rows(ex, *self.out_of_fold(ex))
+        rows = self.stack.rows(ex.features, *self.out_of_fold(ex))
         n_features = len(FEATURE_NAMES)
         out: list[tuple] = []
         for j, label in enumerate(LABELS):
@@ -311,10 +322,10 @@ def fold_transformers(
 def fit_stack(
     data: TrainingData, transformers: list[BehaviorPredictor], cfg: TrainConfig
 ) -> TrainedModel:
-    """The stack on the fold transformers' out-of-fold outputs: vector maps on the validation
-    users; LightGBM (``cfg.hybrid_components`` vector components) fitted on the training
-    cutoffs and stopped on the validation cutoff; Platt on the validation cutoff as for the
-    other families; the drift reference."""
+    """The stack on the fold transformers' out-of-fold outputs: vector maps and the PCA on the
+    validation users; LightGBM (``cfg.hybrid_components`` vector components) fitted on the
+    training cutoffs and stopped on the validation cutoff; Platt on the validation cutoff as for
+    the other families; the drift reference."""
     model_cfg = transformers[0].model.cfg
     anchors = [
         np.concatenate([t.predict_with_vectors(ex, calibrated=False)[1] for ex in data.example_chunks("val", model_cfg)])
@@ -322,15 +333,16 @@ def fit_stack(
     ]  # fmt: skip
     predictor = HybridPredictor(transformers, [_affine_map(a, anchors[0]) for a in anchors])
 
-    def stack_rows(part: str) -> pd.DataFrame:
-        seq = [
-            predictor.rows(ex, *predictor.out_of_fold(ex)).drop(columns=list(FEATURE_NAMES))
-            for ex in data.example_chunks(part, model_cfg)
-        ]
+    stack = HybridModel(n_components=cfg.hybrid_components, seed=cfg.seed)
+    val = [predictor.out_of_fold(ex) for ex in data.example_chunks("val", model_cfg)]
+    stack.fit_reduction(np.vstack([vectors for _, vectors in val]))
+
+    def stack_rows(part: str, outputs) -> pd.DataFrame:
+        seq = [stack.sequence_columns(logits, vectors) for logits, vectors in outputs]
         return pd.concat([data.table(part), pd.concat(seq, ignore_index=True)], axis=1)
 
-    stack = HybridModel(n_components=cfg.hybrid_components, seed=cfg.seed)
-    predictor.stack = stack.fit(stack_rows("train"), stop=stack_rows("val"))
+    train = (predictor.out_of_fold(ex) for ex in data.example_chunks("train", model_cfg))
+    predictor.stack = stack.fit(stack_rows("train", train), stop=stack_rows("val", val))
     val_labels = data.labels("val")
     raw_val = data.predict(predictor, "val", calibrated=False)
     if cfg.calibrate:

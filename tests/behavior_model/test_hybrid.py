@@ -51,7 +51,10 @@ def test_the_hybrid_family_trains_out_of_fold_and_serves_from_its_checkpoint(sam
     assert views[0] | views[1] == users and not views[0] & views[1]
     # Out of fold: each user's sequence outputs are its own fold's transformer's, no other's.
     ex = data.examples["val"]
-    logits, _ = predictor.out_of_fold(ex)
+    logits, vectors = predictor.out_of_fold(ex)
+    # The PCA is fitted on these validation vectors, before any training row is read, so the
+    # training rows keep their components alone.
+    np.testing.assert_allclose(predictor.stack.pca_mean, vectors.mean(axis=0), rtol=1e-5)
     own = user_fold(ex.user_id, 2)
     for k, fold in enumerate(predictor.folds):
         raw = fold.predict_examples(ex, calibrated=False)
