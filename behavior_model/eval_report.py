@@ -142,8 +142,10 @@ def summary(records: list[dict]) -> str:
 
 def choice_table(records: list[dict]) -> str:
     """How the training run's family choice (``promotion.choose_family``) weighed each family
-    on the validation cutoff; empty where the records carry no choice."""
-    rows = [r for r in records if "chosen_on_validation" in r and r["label"] == "churn"]
+    on the validation cutoff; empty where the records carry no choice. The choice is per test
+    cutoff and family, repeated on each label's record: one row each."""
+    choices = [r for r in records if "chosen_on_validation" in r]
+    rows = list({(r["test_cutoff"], r["model"]): r for r in choices}.values())
     if not rows:
         return ""
     lines = [

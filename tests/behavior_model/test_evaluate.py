@@ -150,3 +150,22 @@ def test_rolling_training_cutoffs_end_on_the_validation_cutoff():
     assert weekly == [date(2011, 3, d) for d in (1, 8, 15, 22, 29)] + [date(2011, 4, 1)]
     with pytest.raises(ValueError, match="two --train-cutoffs"):
         training_dates("2011-03-01", 7)
+
+
+def test_the_choice_table_has_one_row_per_cutoff_and_family_whatever_the_labels():
+    from behavior_model.eval_report import choice_table
+
+    lead = dict(val_lead=0.004, val_lead_low=-0.009, val_lead_high=0.015)
+    records = [
+        dict(label=label, model=model, test_cutoff="2026-02-15T00:00:00", val_mean_roc_auc=auc,
+             val_lead_against=against, chosen_on_validation=chosen, **(lead if against else {}))
+        for label in ("purchase", "repeat_visit")  # no particular label needed
+        for model, auc, against, chosen in (
+            ("behavior_model", 0.763, None, True), ("hybrid", 0.767, "behavior_model", False)
+        )
+    ]  # fmt: skip
+    rows = choice_table(records).splitlines()[2:]
+    assert rows == [
+        "| 2026-02-15 | behavior_model | 0.763 |  | (listed first) | **yes** |",
+        "| 2026-02-15 | hybrid | 0.767 | behavior_model | +0.004 [-0.009, +0.015] | no |",
+    ]
