@@ -33,12 +33,15 @@ def run_pipeline(
     days: int,
     users: int,
     score_days: int = 1,
+    backfill_days: int = 0,
     source: str = "sample_clickstream",
     log=print,
 ) -> dict:
-    """Generate the sample and run the three DAGs; returns what happened. Env must be set first.
+    """Generate the sample and run the DAGs; returns what happened. Env must be set first.
 
-    Training runs as of the first of the last ``score_days`` days; scoring runs for each of them.
+    The first ``backfill_days`` days load as one ``clickstream_backfill`` run (history, as a new
+    source is onboarded), the rest one ``clickstream_daily`` run each. Training runs as of the
+    first of the last ``score_days`` days; scoring runs for each of them.
     """
     import pendulum
     from airflow.models import DagBag
@@ -61,7 +64,14 @@ def run_pipeline(
 
     last = start + timedelta(days=days - 1)
     t0 = time.time()
-    for k in range(days):
+    if backfill_days:
+        until = start + timedelta(days=backfill_days - 1)
+        took = test(
+            "clickstream_backfill",
+            run_conf={"source": source, "path": "", "from_date": start.isoformat(), "to_date": until.isoformat()},
+        )  # fmt: skip
+        log(f"clickstream_backfill {start} to {until}: success in {took:.1f}s")
+    for k in range(backfill_days, days):
         day = start + timedelta(days=k)
         took = test(
             "clickstream_daily",
