@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # pipeline.settings.process_env itself, so the environment is declared once, there.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test check-backfill lint bench-etl bench-score bench-train load-online-retail evaluate-online-retail clean
+.PHONY: venv demo test check-backfill lint bench-etl bench-score bench-train bench-promotion load-online-retail evaluate-online-retail clean
 
 venv: $(STAMP)
 
@@ -62,6 +62,10 @@ bench-score: $(STAMP)
 
 bench-train: $(STAMP)
 	$(BIN)/python -m benchmarks.train
+
+# The family choice's paired bootstrap at 10k, 100k and 1M validation users.
+bench-promotion: $(STAMP)
+	$(BIN)/python -m benchmarks.promotion
 
 bench-etl: $(STAMP)
 	$(BIN)/python -m benchmarks.etl --events 1000000 10000000
