@@ -24,14 +24,13 @@ import os
 import platform
 import time
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 
 from behavior_model.config import LABELS
 from behavior_model.promotion import choose_family
+from benchmarks import merge_entry
 
-RESULTS = Path(__file__).parent / "results"
 DRAWS = 200
 TARGET_S = 60.0
 TARGET_USERS = 1_000_000
@@ -134,13 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "rows": rows,
         "targets": targets(rows),
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "promotion.json"
-    entries = json.loads(path.read_text()) if path.exists() else []
-    entries = [e for e in entries if e["machine"] != entry["machine"]] + [entry]
-    path.write_text(json.dumps(entries, indent=2) + "\n")
-    (RESULTS / "promotion.md").write_text(markdown(entries))
-    print((RESULTS / "promotion.md").read_text())
+    print(merge_entry("promotion", entry, markdown))
 
 
 if __name__ == "__main__":

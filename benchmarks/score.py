@@ -39,9 +39,9 @@ import psutil
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from benchmarks import merge_entry
 from pipeline.contracts import EVENT_TYPES, SESSIONIZED_ARROW_SCHEMA
 
-RESULTS = Path(__file__).parent / "results"
 SCORE_DATE = date(2026, 3, 30)
 DAYS = 30
 ITEMS = 5_000
@@ -379,13 +379,7 @@ def main(argv: list[str] | None = None) -> None:
         **result,
     }
     entry["targets"] = targets(result)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "score.json"
-    entries = json.loads(path.read_text()) if path.exists() else []
-    entries = [e for e in entries if e["machine"] != entry["machine"]] + [entry]
-    path.write_text(json.dumps(entries, indent=2) + "\n")
-    (RESULTS / "score.md").write_text(markdown(entries))
-    print((RESULTS / "score.md").read_text())
+    print(merge_entry("score", entry, markdown))
 
 
 if __name__ == "__main__":
