@@ -13,8 +13,9 @@ only fight over the same cores.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -58,6 +59,14 @@ class ScoringPayload:
     text_index: dict[str, int]
     text_table: np.ndarray
     explain: bool = True
+    # What a worker caches the loaded model by: the key and a digest of the bytes, taken once on
+    # the driver. A name and version alone are not unique: another tracking store, or a model
+    # deleted and registered again, has its own version 1.
+    cache_key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(self.checkpoint).hexdigest()[:16]
+        object.__setattr__(self, "cache_key", f"{self.key}:{digest}")
 
 
 _LOADED: dict[str, Predictor] = {}
@@ -65,13 +74,13 @@ _LOADED: dict[str, Predictor] = {}
 
 def _predictor(payload: ScoringPayload) -> Predictor:
     """The payload's model, loaded once per Python worker."""
-    if payload.key not in _LOADED:
+    if payload.cache_key not in _LOADED:
         import torch
 
         torch.set_num_threads(1)
         _LOADED.clear()  # one model at a time per worker
-        _LOADED[payload.key] = load_predictor(payload.checkpoint)
-    return _LOADED[payload.key]
+        _LOADED[payload.cache_key] = load_predictor(payload.checkpoint)
+    return _LOADED[payload.cache_key]
 
 
 def score_table(table: pa.Table, payload: ScoringPayload) -> pa.Table:
