@@ -227,34 +227,39 @@ def training_data(ctx: RunContext, cfg: TrainConfig) -> tuple[ShardData, pd.Data
         # Bots stay in the lake but are left out of training and scoring.
         events = spark_examples.without_bots(
             spark_examples.read_sessionized(spark, lake.sessionized_events, end=ctx.run_date)
-        )
-        first, last = spark_examples.event_span(events)
-        if first is None:
-            raise ValueError(
-                f"{ctx.source}: no events up to {ctx.run_date} in {lake.sessionized_events}: "
-                "has clickstream_daily run for these dates?"
+        ).cache()  # read by every step below: one scan of the lake, not one per step
+        try:
+            first, last = spark_examples.event_span(events)
+            if first is None:
+                raise ValueError(
+                    f"{ctx.source}: no events up to {ctx.run_date} in {lake.sessionized_events}: "
+                    "has clickstream_daily run for these dates?"
+                )
+            train_cutoffs, val_cutoff = cutoffs_for(first, last, cfg, as_of=ctx.run_date)
+            latest = min(last.floor("D"), pd.Timestamp(ctx.run_date, tz="UTC")) + pd.Timedelta(
+                days=1
             )
-        train_cutoffs, val_cutoff = cutoffs_for(first, last, cfg, as_of=ctx.run_date)
-        latest = min(last.floor("D"), pd.Timestamp(ctx.run_date, tz="UTC")) + pd.Timedelta(days=1)
-        log.info(
-            "%s: events %s..%s; training cutoffs %s, validation %s, reference %s", ctx.source,
-            first, last, [str(t.date()) for t in train_cutoffs], val_cutoff.date(), latest.date(),
-        )  # fmt: skip
-        rows = spark_examples.training_examples(
-            events, [t.to_pydatetime() for t in (*train_cutoffs, val_cutoff)],
-            [latest.to_pydatetime()], lookback_days=cfg.labels.lookback_days,
-            max_events=cfg.model.max_events, purchase_days=cfg.labels.purchase_horizon_days,
-            churn_days=cfg.labels.churn_horizon_days,
-        )  # fmt: skip
-        days = [t.date() for t in (*train_cutoffs, val_cutoff, latest)]
-        spark_examples.write_examples(rows, lake.training_examples, days)
-        before = val_cutoff.to_pydatetime()  # the vocabulary sees no label period
-        vocab = vocabulary_of(
-            spark_examples.item_counts(events, before, top=cfg.model.item_vocab_size),
-            spark_examples.categories(events, before),
-            cfg.model,
-        )
-        daily = spark_examples.daily_counts(events).toPandas()
+            log.info(
+                "%s: events %s..%s; training cutoffs %s, validation %s, reference %s", ctx.source,
+                first, last, [str(t.date()) for t in train_cutoffs], val_cutoff.date(), latest.date(),
+            )  # fmt: skip
+            rows = spark_examples.training_examples(
+                events, [t.to_pydatetime() for t in (*train_cutoffs, val_cutoff)],
+                [latest.to_pydatetime()], lookback_days=cfg.labels.lookback_days,
+                max_events=cfg.model.max_events, purchase_days=cfg.labels.purchase_horizon_days,
+                churn_days=cfg.labels.churn_horizon_days,
+            )  # fmt: skip
+            days = [t.date() for t in (*train_cutoffs, val_cutoff, latest)]
+            spark_examples.write_examples(rows, lake.training_examples, days)
+            before = val_cutoff.to_pydatetime()  # the vocabulary sees no label period
+            vocab = vocabulary_of(
+                spark_examples.item_counts(events, before, top=cfg.model.item_vocab_size),
+                spark_examples.categories(events, before),
+                cfg.model,
+            )
+            daily = spark_examples.daily_counts(events).toPandas()
+        finally:
+            events.unpersist()
 
     present = [d for d in days if _partition(lake.training_examples, d).exists()]
     files = {

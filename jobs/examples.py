@@ -82,12 +82,31 @@ def without_bots(events: DataFrame) -> DataFrame:
     return events.join(bots, "user_id", "left_anti")
 
 
-def _past(events: DataFrame, cutoff: datetime) -> DataFrame:
-    """Events strictly before the cutoff with their age in days, purchase amount and flags."""
-    t = _ts(cutoff)
+def at_cutoffs(
+    events: DataFrame, cutoffs: list[datetime], *, labelled: bool = False, horizon_days: int = 0
+) -> DataFrame:
+    """``events`` paired with the cutoffs they matter to: each event once per cutoff it precedes
+    (in ``cutoff``) and, where ``labelled``, once per
+    cutoff whose next ``horizon_days`` it falls in (the label period). One plan and one pass over
+    the events for any number of cutoffs, where a plan per cutoff grows with their count."""
+    if not cutoffs:
+        raise ValueError("at_cutoffs needs at least one cutoff")
+    paired = events.withColumn("cutoff", F.explode(F.array(*(_ts(c) for c in cutoffs))))
+    keep = F.col("event_time") < F.col("cutoff")
+    if labelled and horizon_days > 0:
+        keep = F.col("event_time") < F.col("cutoff") + F.expr(f"INTERVAL {int(horizon_days)} DAYS")
+    return paired.filter(keep)
+
+
+KEYS = ("cutoff", "user_id")
+
+
+def _past(paired: DataFrame) -> DataFrame:
+    """Events strictly before their cutoff with their age in days, purchase amount and flags."""
+    t = F.col("cutoff")
     is_buy = F.col("event_type") == "purchase"
     return (
-        events.filter(F.col("event_time") < t)
+        paired.filter(F.col("event_time") < t)
         # Seconds, then days: the same two roundings as pandas' total_seconds() / 86400, so a
         # value on a decile edge falls on the same side in both (drift compares them).
         .withColumn(
@@ -106,18 +125,17 @@ def _past(events: DataFrame, cutoff: datetime) -> DataFrame:
     )
 
 
-def last_events(events: DataFrame, cutoff: datetime, *, max_events: int) -> DataFrame:
-    """(user_id, history, n_events): the last ``max_events`` events before the cutoff, oldest
-    first, and the count of all of them. One hash aggregation, no window sort of the table."""
-    t = _ts(cutoff)
+def _last_events(paired: DataFrame, *, max_events: int) -> DataFrame:
+    """(cutoff, user_id, history, n_events): the last ``max_events`` events before the cutoff,
+    oldest first, and the count of all of them. One hash aggregation, no window sort."""
     everything = F.sort_array(F.collect_list(F.struct(*EXAMPLE_EVENT_FIELDS)))
     # Structs sort by their fields in order: event_time, then event_id.
     return (
-        events.filter(F.col("event_time") < t)
-        .groupBy("user_id")
+        paired.filter(F.col("event_time") < F.col("cutoff"))
+        .groupBy(*KEYS)
         .agg(everything.alias("_all"))
         .select(
-            "user_id",
+            *KEYS,
             F.slice(
                 "_all", F.greatest(F.size("_all") - F.lit(max_events - 1), F.lit(1)), max_events
             ).alias("history"),
@@ -126,11 +144,15 @@ def last_events(events: DataFrame, cutoff: datetime, *, max_events: int) -> Data
     )
 
 
-def rfm_features(events: DataFrame, cutoff: datetime) -> DataFrame:
-    """``user_id`` and ``FEATURE_NAMES`` (doubles) for every user with an event before the cutoff;
-    the pandas reference is ``behavior_model.features.rfm_features``."""
-    past = _past(events, cutoff)
-    per_user = past.groupBy("user_id").agg(
+def last_events(events: DataFrame, cutoff: datetime, *, max_events: int) -> DataFrame:
+    """(user_id, history, n_events) at one cutoff (``_last_events``)."""
+    return _last_events(at_cutoffs(events, [cutoff]), max_events=max_events).drop("cutoff")
+
+
+def _rfm_features(paired: DataFrame) -> DataFrame:
+    """``cutoff``, ``user_id`` and ``FEATURE_NAMES`` (doubles) per user and cutoff."""
+    past = _past(paired)
+    per_user = past.groupBy(*KEYS).agg(
         F.min("_age").alias("recency_days"),
         F.max("_age").alias("tenure_days"),
         F.count(F.lit(1)).cast("double").alias("events"),
@@ -144,9 +166,9 @@ def rfm_features(events: DataFrame, cutoff: datetime) -> DataFrame:
         ),
     )
     baskets = (
-        past.groupBy("user_id", "event_time")
+        past.groupBy(*KEYS, "event_time")
         .agg(F.first("_age").alias("_age"), F.max(F.col("_is_buy").cast("int")).alias("_buy"))
-        .groupBy("user_id")
+        .groupBy(*KEYS)
         .agg(
             F.count(F.lit(1)).cast("double").alias("baskets"),
             F.sum("_buy").cast("double").alias("purchase_baskets"),
@@ -156,7 +178,7 @@ def rfm_features(events: DataFrame, cutoff: datetime) -> DataFrame:
             ),
         )
     )
-    out = per_user.join(baskets, "user_id").withColumn(
+    out = per_user.join(baskets, list(KEYS)).withColumn(
         "mean_gap_days",
         F.when(
             F.col("baskets") > 1,
@@ -165,11 +187,40 @@ def rfm_features(events: DataFrame, cutoff: datetime) -> DataFrame:
     )
     never = ("purchase_recency_days", "mean_gap_days")
     return out.select(
-        "user_id",
+        *KEYS,
         *(
             F.coalesce(F.col(n).cast("double"), F.lit(NEVER_DAYS if n in never else 0.0)).alias(n)
             for n in FEATURE_NAMES
         ),
+    )
+
+
+def rfm_features(events: DataFrame, cutoff: datetime) -> DataFrame:
+    """``user_id`` and ``FEATURE_NAMES`` (doubles) for every user with an event before the cutoff;
+    the pandas reference is ``behavior_model.features.rfm_features``."""
+    return _rfm_features(at_cutoffs(events, [cutoff])).drop("cutoff")
+
+
+def _labels(
+    paired: DataFrame, users: DataFrame, *, purchase_days: int, churn_days: int
+) -> DataFrame:
+    """``users`` (keyed by cutoff and user) with ``purchase`` (a purchase in [T, T +
+    purchase_days)) and ``churn`` (no event at all in [T, T + churn_days)) as 1.0 / 0.0."""
+    t = F.col("cutoff")
+    future = paired.filter(F.col("event_time") >= t)
+    p_end = t + F.expr(f"INTERVAL {int(purchase_days)} DAYS")
+    c_end = t + F.expr(f"INTERVAL {int(churn_days)} DAYS")
+    flags = future.groupBy(*KEYS).agg(
+        F.max(
+            ((F.col("event_type") == "purchase") & (F.col("event_time") < p_end)).cast("double")
+        ).alias("purchase"),
+        F.max((F.col("event_time") < c_end).cast("double")).alias("_active"),
+    )
+    return (
+        users.join(flags, list(KEYS), "left")
+        .withColumn("purchase", F.coalesce(F.col("purchase"), F.lit(0.0)))
+        .withColumn("churn", 1.0 - F.coalesce(F.col("_active"), F.lit(0.0)))
+        .drop("_active")
     )
 
 
@@ -178,22 +229,36 @@ def labels(
 ) -> DataFrame:
     """``users`` with ``purchase`` (a purchase in [T, T + purchase_days)) and ``churn`` (no event
     at all in [T, T + churn_days)) as 1.0 / 0.0."""
-    t = _ts(cutoff)
-    future = events.filter(F.col("event_time") >= t)
-    p_end = t + F.expr(f"INTERVAL {int(purchase_days)} DAYS")
-    c_end = t + F.expr(f"INTERVAL {int(churn_days)} DAYS")
-    flags = future.groupBy("user_id").agg(
-        F.max(
-            ((F.col("event_type") == "purchase") & (F.col("event_time") < p_end)).cast("double")
-        ).alias("purchase"),
-        F.max((F.col("event_time") < c_end).cast("double")).alias("_active"),
+    paired = at_cutoffs(
+        events, [cutoff], labelled=True, horizon_days=max(purchase_days, churn_days)
     )
-    return (
-        users.join(flags, "user_id", "left")
-        .withColumn("purchase", F.coalesce(F.col("purchase"), F.lit(0.0)))
-        .withColumn("churn", 1.0 - F.coalesce(F.col("_active"), F.lit(0.0)))
-        .drop("_active")
-    )
+    keyed = users.withColumn("cutoff", _ts(cutoff))
+    return _labels(paired, keyed, purchase_days=purchase_days, churn_days=churn_days).drop("cutoff")
+
+
+def _examples(
+    paired: DataFrame,
+    *,
+    lookback_days: int,
+    max_events: int,
+    purchase_days: int | None = None,
+    churn_days: int | None = None,
+) -> DataFrame:
+    """The module docstring's rows at every cutoff of ``paired`` (``at_cutoffs``)."""
+    # Eligible: an event in [cutoff - lookback, cutoff), i.e. recency_days <= lookback (exact:
+    # both sides are whole seconds divided the same way).
+    features = _rfm_features(paired).filter(F.col("recency_days") <= float(lookback_days))
+    rows = features.join(_last_events(paired, max_events=max_events), list(KEYS))
+    if purchase_days is not None and churn_days is not None:
+        rows = _labels(paired, rows, purchase_days=purchase_days, churn_days=churn_days)
+    else:
+        rows = rows.withColumn("purchase", F.lit(None).cast("double")).withColumn(
+            "churn", F.lit(None).cast("double")
+        )
+    return rows.withColumn(PARTITION_COLUMN, F.to_date(F.col("cutoff"))).select(
+        "user_id", "cutoff", "history", "n_events", *FEATURE_NAMES, "purchase", "churn",
+        PARTITION_COLUMN,
+    )  # fmt: skip
 
 
 def build_examples(
@@ -207,28 +272,20 @@ def build_examples(
 ) -> DataFrame:
     """One row per user eligible at ``cutoff``: the module docstring's columns. Labels need both
     horizons; without them ``purchase`` and ``churn`` are NULL."""
-    # Eligible: an event in [cutoff - lookback, cutoff), i.e. recency_days <= lookback (exact:
-    # both sides are whole seconds divided the same way).
-    features = rfm_features(events, cutoff).filter(F.col("recency_days") <= float(lookback_days))
-    rows = features.join(last_events(events, cutoff, max_events=max_events), "user_id").withColumn(
-        "cutoff", _ts(cutoff)
-    )
-    if purchase_days is not None and churn_days is not None:
-        rows = labels(events, rows, cutoff, purchase_days=purchase_days, churn_days=churn_days)
-    else:
-        rows = rows.withColumn("purchase", F.lit(None).cast("double")).withColumn(
-            "churn", F.lit(None).cast("double")
-        )
-    return rows.select(
-        "user_id", "cutoff", "history", "n_events", *FEATURE_NAMES, "purchase", "churn"
-    ).withColumn(PARTITION_COLUMN, F.lit(cutoff.date()))
+    labelled = purchase_days is not None and churn_days is not None
+    horizon = max(purchase_days, churn_days) if labelled else 0
+    paired = at_cutoffs(events, [cutoff], labelled=labelled, horizon_days=horizon)
+    return _examples(
+        paired, lookback_days=lookback_days, max_events=max_events, purchase_days=purchase_days,
+        churn_days=churn_days,
+    )  # fmt: skip
 
 
 def user_profiles(events: DataFrame, cutoff: datetime) -> DataFrame:
     """``user_id`` and ``PROFILE_COLUMNS`` for every user with an event before the cutoff; the
     pandas reference is ``behavior_model.profiles.user_profiles``. NULL where a value does not
     exist (no purchase yet, no category)."""
-    past = _past(events, cutoff)
+    past = _past(at_cutoffs(events, [cutoff]))
     per_user = past.groupBy("user_id").agg(
         F.min("_age").alias("recency_days"),
         F.min(F.when(F.col("_is_buy"), F.col("_age"))).alias("purchase_recency_days"),
@@ -280,17 +337,22 @@ def training_examples(
     purchase_days: int,
     churn_days: int,
 ) -> DataFrame:
-    """The rows of a training run: ``build_examples`` at every ``labelled`` cutoff with labels,
-    and at every ``unlabelled`` one (the last day of data: the drift reference) without."""
+    """The rows of a training run: the examples at every ``labelled`` cutoff with labels, and at
+    every ``unlabelled`` one (the last day of data: the drift reference) without; two plans of the
+    same size whatever the number of cutoffs."""
     common = dict(lookback_days=lookback_days, max_events=max_events)
-    parts = [
-        build_examples(events, c, **common, purchase_days=purchase_days, churn_days=churn_days)
-        for c in labelled
-    ] + [build_examples(events, c, **common) for c in unlabelled]
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
+    horizon = max(purchase_days, churn_days)
+    parts = []
+    if labelled:
+        paired = at_cutoffs(events, labelled, labelled=True, horizon_days=horizon)
+        parts.append(
+            _examples(paired, **common, purchase_days=purchase_days, churn_days=churn_days)
+        )
+    if unlabelled:
+        parts.append(_examples(at_cutoffs(events, unlabelled), **common))
+    if not parts:
+        raise ValueError("training_examples needs at least one cutoff")
+    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
 
 
 def event_span(events: DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:

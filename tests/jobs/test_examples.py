@@ -145,6 +145,46 @@ def test_rfm_features_and_profiles_equal_the_pandas_reference(spark_events, even
     assert want.loc["returner", "return_share"] == 1.0
 
 
+def test_a_training_runs_cutoffs_in_one_plan_equal_the_pandas_reference_at_each(
+    spark_events, events
+):
+    """Every cutoff of a training run is built in one pass over the events (``at_cutoffs``): an
+    event counts for each cutoff it precedes, and for the labels of each cutoff whose horizon it
+    falls in, never for another cutoff's features or labels."""
+    labelled = [datetime(2026, 1, d, tzinfo=UTC) for d in (11, 18, 25)]
+    unlabelled = [datetime(2026, 2, 9, tzinfo=UTC)]
+    rows = spark_examples.training_examples(
+        spark_events, labelled, unlabelled, lookback_days=LABELS.lookback_days, max_events=8,
+        purchase_days=LABELS.purchase_horizon_days, churn_days=LABELS.churn_horizon_days,
+    ).toPandas()  # fmt: skip
+    model = ModelConfig(max_events=8)
+    vocab = build_vocabulary(events, model)
+    text_index, text_table = make_text_table(events, None)
+    for cutoff in labelled:
+        got = rows[rows["cutoff_date"] == cutoff.date()].sort_values("user_id")
+        expected = pandas_examples(
+            events, pd.Timestamp(cutoff), labels=LABELS, model=model, vocab=vocab,
+            text_index=text_index, text_table=text_table,
+        )  # fmt: skip
+        assert len(got) > 50, cutoff
+        np.testing.assert_array_equal(got["user_id"], expected.user_id)
+        np.testing.assert_array_equal(got["purchase"], expected.purchase)
+        np.testing.assert_array_equal(got["churn"], expected.churn)
+        features = pandas_rfm(events, pd.Timestamp(cutoff), expected.user_id)
+        np.testing.assert_allclose(got[list(FEATURE_NAMES)], features, rtol=1e-9)
+        assert (got["cutoff"] == pd.Timestamp(cutoff).tz_localize(None)).all()  # UTC, naive
+        assert got["n_events"].tolist() == [
+            int(((events["user_id"] == u) & (events["event_time"] < cutoff)).sum())
+            for u in got["user_id"]
+        ]
+    # Both labels vary across the cutoffs (the check above could not pass on constants).
+    labelled_rows = rows[rows["cutoff_date"] != unlabelled[0].date()]
+    assert labelled_rows["churn"].nunique() == labelled_rows["purchase"].nunique() == 2
+    latest = rows[rows["cutoff_date"] == unlabelled[0].date()]
+    assert len(latest) > 0 and latest["purchase"].isna().all() and latest["churn"].isna().all()
+    assert set(rows["cutoff_date"]) == {c.date() for c in (*labelled, *unlabelled)}
+
+
 def test_scoring_shards_have_no_labels_and_training_refuses_them(spark_events, events):
     shard = spark_examples.build_examples(spark_events, CUTOFF, lookback_days=10, max_events=8)
     table = _arrow(shard)
