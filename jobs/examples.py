@@ -82,20 +82,16 @@ def without_bots(events: DataFrame) -> DataFrame:
     return events.join(bots, "user_id", "left_anti")
 
 
-def at_cutoffs(
-    events: DataFrame, cutoffs: list[datetime], *, labelled: bool = False, horizon_days: int = 0
-) -> DataFrame:
-    """``events`` paired with the cutoffs they matter to: each event once per cutoff it precedes
-    (in ``cutoff``) and, where ``labelled``, once per
-    cutoff whose next ``horizon_days`` it falls in (the label period). One plan and one pass over
-    the events for any number of cutoffs, where a plan per cutoff grows with their count."""
+def at_cutoffs(events: DataFrame, cutoffs: list[datetime], *, horizon_days: int = 0) -> DataFrame:
+    """``events`` paired with the cutoffs they matter to (the cutoff in ``cutoff``): each event
+    once per cutoff it precedes, and once per cutoff whose next ``horizon_days`` (the label
+    period; 0: none) it falls in. One plan and one pass over the events for any number of
+    cutoffs, where a plan per cutoff grows with their count."""
     if not cutoffs:
         raise ValueError("at_cutoffs needs at least one cutoff")
     paired = events.withColumn("cutoff", F.explode(F.array(*(_ts(c) for c in cutoffs))))
-    keep = F.col("event_time") < F.col("cutoff")
-    if labelled and horizon_days > 0:
-        keep = F.col("event_time") < F.col("cutoff") + F.expr(f"INTERVAL {int(horizon_days)} DAYS")
-    return paired.filter(keep)
+    end = F.col("cutoff") + F.expr(f"INTERVAL {int(horizon_days)} DAYS")
+    return paired.filter(F.col("event_time") < end)
 
 
 KEYS = ("cutoff", "user_id")
@@ -229,27 +225,32 @@ def labels(
 ) -> DataFrame:
     """``users`` with ``purchase`` (a purchase in [T, T + purchase_days)) and ``churn`` (no event
     at all in [T, T + churn_days)) as 1.0 / 0.0."""
-    paired = at_cutoffs(
-        events, [cutoff], labelled=True, horizon_days=max(purchase_days, churn_days)
-    )
+    paired = at_cutoffs(events, [cutoff], horizon_days=max(purchase_days, churn_days))
     keyed = users.withColumn("cutoff", _ts(cutoff))
     return _labels(paired, keyed, purchase_days=purchase_days, churn_days=churn_days).drop("cutoff")
 
 
 def _examples(
-    paired: DataFrame,
+    events: DataFrame,
+    cutoffs: list[datetime],
     *,
     lookback_days: int,
     max_events: int,
     purchase_days: int | None = None,
     churn_days: int | None = None,
 ) -> DataFrame:
-    """The module docstring's rows at every cutoff of ``paired`` (``at_cutoffs``)."""
+    """The module docstring's rows at every cutoff, from one pass over the events
+    (``at_cutoffs``). Labels need both horizons; without them ``purchase`` and ``churn`` are
+    NULL."""
+    labelled = purchase_days is not None and churn_days is not None
+    paired = at_cutoffs(
+        events, cutoffs, horizon_days=max(purchase_days, churn_days) if labelled else 0
+    )
     # Eligible: an event in [cutoff - lookback, cutoff), i.e. recency_days <= lookback (exact:
     # both sides are whole seconds divided the same way).
     features = _rfm_features(paired).filter(F.col("recency_days") <= float(lookback_days))
     rows = features.join(_last_events(paired, max_events=max_events), list(KEYS))
-    if purchase_days is not None and churn_days is not None:
+    if labelled:
         rows = _labels(paired, rows, purchase_days=purchase_days, churn_days=churn_days)
     else:
         rows = rows.withColumn("purchase", F.lit(None).cast("double")).withColumn(
@@ -272,12 +273,9 @@ def build_examples(
 ) -> DataFrame:
     """One row per user eligible at ``cutoff``: the module docstring's columns. Labels need both
     horizons; without them ``purchase`` and ``churn`` are NULL."""
-    labelled = purchase_days is not None and churn_days is not None
-    horizon = max(purchase_days, churn_days) if labelled else 0
-    paired = at_cutoffs(events, [cutoff], labelled=labelled, horizon_days=horizon)
     return _examples(
-        paired, lookback_days=lookback_days, max_events=max_events, purchase_days=purchase_days,
-        churn_days=churn_days,
+        events, [cutoff], lookback_days=lookback_days, max_events=max_events,
+        purchase_days=purchase_days, churn_days=churn_days,
     )  # fmt: skip
 
 
@@ -341,15 +339,15 @@ def training_examples(
     every ``unlabelled`` one (the last day of data: the drift reference) without; two plans of the
     same size whatever the number of cutoffs."""
     common = dict(lookback_days=lookback_days, max_events=max_events)
-    horizon = max(purchase_days, churn_days)
     parts = []
     if labelled:
-        paired = at_cutoffs(events, labelled, labelled=True, horizon_days=horizon)
         parts.append(
-            _examples(paired, **common, purchase_days=purchase_days, churn_days=churn_days)
+            _examples(
+                events, labelled, **common, purchase_days=purchase_days, churn_days=churn_days
+            )
         )
     if unlabelled:
-        parts.append(_examples(at_cutoffs(events, unlabelled), **common))
+        parts.append(_examples(events, unlabelled, **common))
     if not parts:
         raise ValueError("training_examples needs at least one cutoff")
     return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
