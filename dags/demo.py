@@ -22,7 +22,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from dags.run import migrate_airflow_db
+from dags.run import migrate_airflow_db, run_in_process
 from pipeline.settings import DAGS_DIR, Settings, apply_process_env
 
 
@@ -57,9 +57,12 @@ def run_pipeline(
 
     def test(dag_id: str, **kwargs):
         t0 = time.time()
-        run = dags[dag_id].test(**kwargs)
+        run = run_in_process(dags[dag_id], **kwargs)
         if run.state != "success":
-            raise RuntimeError(f"{dag_id} {kwargs}: run ended {run.state}; see the task logs above")
+            failed = sorted(ti.task_id for ti in run.get_task_instances() if ti.state == "failed")
+            raise RuntimeError(
+                f"{dag_id} {kwargs}: run ended {run.state}; failed: {failed}; see their logs above"
+            )
         return time.time() - t0
 
     last = start + timedelta(days=days - 1)
