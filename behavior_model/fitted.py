@@ -31,7 +31,10 @@ class TrainedModel:
     val_cutoff: pd.Timestamp
     # What it was trained on: val tables, predictions of other versions (promotion, baselines).
     data: TrainingData
+    # The validation users' probabilities (calibrated) and, before calibration, ``val_raw``: the
+    # last pass of the fit over them, which the run's report and promotion reuse.
     val_probabilities: np.ndarray
+    val_raw: np.ndarray
     val_metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     # Where a run fitted several families (train.fit_families): each one's mean validation
@@ -73,6 +76,7 @@ def trained_model(
         val_cutoff=data.val_cutoff,
         data=data,
         val_probabilities=val_probs,
+        val_raw=raw_val,
         val_metrics=val_metrics,
         history=history,
     )

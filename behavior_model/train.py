@@ -26,6 +26,7 @@ from behavior_model.config import BACKBONES, LABELS, ModelConfig, TrainConfig, l
 from behavior_model.data import text_index_only, vocabulary_of
 from behavior_model.families import fit_data
 from behavior_model.fitted import TrainedModel
+from behavior_model.metrics import label_metrics
 from behavior_model.promotion import choose_family, decide_promotion, metrics_on_validation
 from behavior_model.streaming import shard_fragments
 from behavior_model.text import TextEmbedder
@@ -51,11 +52,10 @@ def evaluation_records(
     val = data.table("val")
     preds = fit_and_predict(data.table("train"), val, seed=cfg.seed)
     y = data.labels("val")
-    raw = data.predict(trained.predictor, "val", calibrated=False)
     for j, label in enumerate(LABELS):
         preds[label] = {
             f"behavior_model ({family})": trained.val_probabilities[:, j],
-            f"behavior_model ({family}, uncalibrated)": raw[:, j],
+            f"behavior_model ({family}, uncalibrated)": trained.val_raw[:, j],
         } | preds[label]
     return report.evaluation_records(y, preds), y, preds
 
@@ -155,7 +155,9 @@ def train_and_register(
             f"{r['label']}_roc_auc": r["roc_auc"] for r in records if r["model"] == "lightgbm"
         }
         version = registry.log_model(trained.predictor, name)
-        new = metrics_on_validation(trained.predictor, data)
+        # The new version's validation probabilities from its fit (TrainingData.predict, as the
+        # champion is scored below, on the training device): no second pass over those users.
+        new = label_metrics(data.labels("val"), trained.val_probabilities, LABELS)
         champion_version = registry.resolve_champion(name)
         old = None
         if champion_version is not None:

@@ -41,6 +41,11 @@ def test_a_worse_model_does_not_become_champion(isolated_settings):
     assert worse["model_version"] == "2" and not worse["promoted"]
     d = worse["decision"]
     assert d["champion_version"] == "1" and d["new_mean_roc_auc"] < d["champion_mean_roc_auc"]
+    # Version 1, loaded from the registry and scored again on the same validation users, scores
+    # as its fit did: the probabilities a run weighs itself with are the registered model's.
+    assert d["champion_mean_roc_auc"] == pytest.approx(
+        good["decision"]["new_mean_roc_auc"], abs=1e-6
+    )
 
     assert registry.resolve_champion(ctx.registered_model_name) == "1"
     run = mlflow.get_run(worse["run_id"])
@@ -124,7 +129,9 @@ def test_horizons_come_from_the_mapping_and_each_source_has_its_own_champion(iso
 
 
 @pytest.mark.slow
-def test_one_champion_across_families_and_the_lm_family_is_served(isolated_settings, lm_folder):
+def test_one_champion_across_families_and_the_lm_family_is_served(
+    isolated_settings, lm_folder, tmp_path
+):
     """Training fits every configured family on the same shards and registers the best on
     validation, never the worse; the registry's pyfunc and the scoring executors serve the
     pretrained LM like the event transformer."""
@@ -164,19 +171,19 @@ def test_one_champion_across_families_and_the_lm_family_is_served(isolated_setti
     for family in families:
         assert f"{family}.val_churn_roc_auc" in run.data.metrics
 
-    # The one pyfunc serves the LM version.
+    # The one pyfunc serves the LM version. (Each check below scores a few users: every LM pass
+    # over all of them costs seconds on a CPU, and a user's scores depend on their rows alone.)
     lm_predictor = registry.load_version(ctx.registered_model_name, "1")
     assert isinstance(lm_predictor, LMPredictor)
     cutoff = pd.Timestamp("2026-02-10", tz="UTC")
     pyfunc = mlflow.pyfunc.load_model(f"models:/{ctx.registered_model_name}@champion")
-    naive = events.assign(
-        event_time=events["event_time"].dt.tz_localize(None)
-    )  # UTC, as MLflow wants
+    few = events[events["user_id"].isin(sorted(events["user_id"].unique())[:24])]
+    naive = few.assign(event_time=few["event_time"].dt.tz_localize(None))  # UTC, as MLflow wants
     served = pyfunc.predict(naive, params={"cutoff": cutoff.isoformat()})
-    direct = lm_predictor.predict_users(events, cutoff)
-    assert len(served) > 20
+    direct = lm_predictor.predict_users(few, cutoff)
+    assert len(served) > 10
     pd.testing.assert_frame_equal(served.reset_index(drop=True), direct.reset_index(drop=True))
-    # ... and so does the scoring executors' function, on the run's validation shard.
+    # ... and so does the scoring executors' function, on rows of the run's validation shard.
     shard = ctx.lake.training_examples / f"cutoff_date={pd.Timestamp(result['val_cutoff']).date()}"
     spark = get_spark(isolated_settings, "test-lm-scoring")
     text_index, text_table = text_payload(
@@ -184,10 +191,12 @@ def test_one_champion_across_families_and_the_lm_family_is_served(isolated_setti
         run_date=ctx.run_date,
     )  # fmt: skip
     assert text_index  # the LM reads the item texts as words
-    table = pq.read_table(shard)
+    table = pq.read_table(sorted(shard.rglob("*.parquet"))[0]).slice(0, 12)
+    pq.write_table(table, tmp_path / "val_rows.parquet")
     payload = ScoringPayload("lm:1", lm_predictor.to_bytes(), text_index, text_table)
     scored = score_table(table, payload).to_pandas()
-    files = {"val": [str(f) for f in sorted(shard.rglob("*.parquet"))]}
+    assert len(scored) == 12
+    files = {"val": [str(tmp_path / "val_rows.parquet")]}
     data = ShardData([], cutoff, lm_predictor.vocab, (text_index, text_table), files=files)
     expected = pd.DataFrame(
         data.predict(lm_predictor, "val"), columns=["churn", "purchase"],
