@@ -13,16 +13,27 @@ import argparse
 import sys
 import time
 
+_MIGRATED: set[tuple[str | None, str | None]] = set()
+
 
 def migrate_airflow_db() -> None:
-    """Create or upgrade Airflow's metadata database and the ``spark`` pool (both idempotent).
+    """Create or upgrade Airflow's metadata database and the ``spark`` pool (both idempotent),
+    once per process and database (two Airflow CLI processes: seconds each).
 
     The pool bounds how many Spark tasks run at once under the scheduler (a backfill of many
     days); ``airflow standalone`` on the same AIRFLOW_HOME finds it there.
     """
+    import os
     import subprocess
 
     from pipeline.assets import SPARK_POOL
+
+    database = (
+        os.environ.get("AIRFLOW_HOME"),
+        os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"),
+    )
+    if database in _MIGRATED:
+        return
 
     airflow = [sys.executable, "-m", "airflow"]
     for cmd in (
@@ -32,6 +43,7 @@ def migrate_airflow_db() -> None:
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[2:])} failed:\n{done.stderr[-3000:]}")
+    _MIGRATED.add(database)
 
 
 def run_in_process(dag, **kwargs):
