@@ -26,29 +26,23 @@ def test_cutoffs_leave_no_label_overlap(sample_events):
 
 
 @pytest.mark.slow
-def test_learns_the_planted_signal(sample_events):
-    trained = fit(sample_events, TrainConfig())
-    m = trained.val_metrics
-    assert m["val_purchase_n_users"] > 500
-    assert m["val_purchase_roc_auc"] >= 0.70, m
-    assert m["val_churn_roc_auc"] >= 0.70, m
-    assert 0 < m["val_purchase_positive_rate"] < 1 and 0 < m["val_churn_positive_rate"] < 1
-    losses = [h["train_loss"] for h in trained.history if "train_loss" in h]
-    assert losses[-1] < losses[0]
-
-
-@pytest.mark.slow
 def test_basket_tokens_with_contrastive_pretraining_learn_save_and_explain(sample_events, tmp_path):
     """Issue 9, item 3: one token per session (30-minute gap) and contrastive pre-training
-    beside next-event prediction, through fit, save/load and the reasons (~20 s)."""
+    beside next-event prediction, through fit, save/load and the reasons (~20 s). Both losses
+    fall and the planted signal is learned (the event-per-token default learns it in
+    test_train's test_a_worse_model_does_not_become_champion, on the Spark-built shards)."""
     cfg = TrainConfig(
         model=ModelConfig(token_unit="basket", basket_gap_minutes=30), contrastive_weight=0.5
     )
     trained = fit(sample_events, cfg)
     m = trained.val_metrics
+    assert m["val_purchase_n_users"] > 500
     assert m["val_purchase_roc_auc"] >= 0.70 and m["val_churn_roc_auc"] >= 0.70, m
+    assert 0 < m["val_purchase_positive_rate"] < 1 and 0 < m["val_churn_positive_rate"] < 1
     pretrain = [h["pretrain_loss"] for h in trained.history if "pretrain_loss" in h]
     assert len(pretrain) == cfg.pretrain_epochs and pretrain[-1] < pretrain[0]
+    losses = [h["train_loss"] for h in trained.history if "train_loss" in h]
+    assert len(losses) == cfg.epochs and losses[-1] < losses[0]
 
     predictor = trained.predictor
     loaded = BehaviorPredictor.load(predictor.save(tmp_path / "basket.pt"))
