@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-_MIGRATED: set[tuple[str | None, str | None]] = set()
+_MIGRATED: set[str] = set()
 
 
 def migrate_airflow_db() -> None:
@@ -23,15 +23,13 @@ def migrate_airflow_db() -> None:
     The pool bounds how many Spark tasks run at once under the scheduler (a backfill of many
     days); ``airflow standalone`` on the same AIRFLOW_HOME finds it there.
     """
-    import os
     import subprocess
+
+    from airflow.configuration import conf
 
     from pipeline.assets import SPARK_POOL
 
-    database = (
-        os.environ.get("AIRFLOW_HOME"),
-        os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"),
-    )
+    database = conf.get("database", "sql_alchemy_conn")  # the one this process's runs use
     if database in _MIGRATED:
         return
 
