@@ -129,10 +129,13 @@ def attributions(
     full = model.heads(seq + ctx).float()
     g_index = torch.from_numpy(groups)
     for g in np.unique(groups[groups >= 0]):
-        kept = {"attention_mask": mask * (g_index != g).long()}
-        ablated = model.heads(model.sequence_vector(kept, inputs_embeds=emb) + ctx).float()
-        has = (g_index == g).any(dim=1).numpy()
-        weights[has, g] = (full - ablated).numpy()[has]
+        # Only the users who have events of group g: for the others nothing is taken away.
+        has = (g_index == g).any(dim=1)
+        rows = has.nonzero().squeeze(1)
+        kept = {"attention_mask": mask[rows] * (g_index[rows] != g).long()}
+        seq_g = model.sequence_vector(kept, inputs_embeds=emb[rows])
+        ablated = model.heads(seq_g + ctx[rows]).float()
+        weights[has.numpy(), g] = (full[rows] - ablated).numpy()
     return weights, groups
 
 
