@@ -13,6 +13,7 @@ import pendulum
 import pytest
 
 from dags.demo import report, run_pipeline
+from dags.run import run_in_process
 from pipeline.settings import Settings
 from pipeline.source_mapping import load_mapping
 from pipeline.warehouse import Warehouse
@@ -170,12 +171,14 @@ def test_reruns_replace_and_never_duplicate(pipeline):
 
     dags = DagBag(dag_folder=str(DAGS_DIR)).dags
     day = RERUN_DAY
-    run = dags["clickstream_daily"].test(
-        logical_date=pendulum.datetime(day.year, day.month, day.day, tz="UTC")
+    run = run_in_process(
+        dags["clickstream_daily"],
+        logical_date=pendulum.datetime(day.year, day.month, day.day, tz="UTC"),
     )
     assert run.state == "success"
-    run = dags["nightly_scoring"].test(
-        run_conf={"source": "sample_clickstream", "score_date": last.isoformat()}
+    run = run_in_process(
+        dags["nightly_scoring"],
+        run_conf={"source": "sample_clickstream", "score_date": last.isoformat()},
     )
     assert run.state == "success"
 
