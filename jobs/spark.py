@@ -39,6 +39,16 @@ def get_spark(settings: Settings, app_name: str = "clickstream") -> SparkSession
     # again would only warn that its settings are ignored.
     active = SparkSession.getActiveSession() or SparkSession._instantiatedSession
     if active is not None:
+        zone = active.conf.get("spark.sql.session.timeZone")
+        if zone != "UTC":
+            # Day partitions (event_date, cutoff_date) and timestamps parsed in a source's
+            # time zone are computed in the session's zone: another zone would file events
+            # under the wrong day without a single error.
+            raise RuntimeError(
+                f"the running Spark session's spark.sql.session.timeZone is {zone!r}; the "
+                "pipeline's jobs compute UTC days and need 'UTC': set it on that session "
+                "(spark.conf.set('spark.sql.session.timeZone', 'UTC')) or stop it"
+            )
         return active
     log.info("starting Spark (%s) for %s", settings.spark_master, app_name)
     builder = SparkSession.builder
