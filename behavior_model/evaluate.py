@@ -105,6 +105,41 @@ def load_events(
     return read_partitions(lake.events)
 
 
+def variants_of(
+    cfg: TrainConfig, *, families: tuple[str, ...], ablations: bool
+) -> dict[str, TrainConfig]:
+    """The transformer-backed models an evaluation fits one by one, by report name: the event
+    transformer (``behavior_model``) and, with ``ablations``, its variants that each change one
+    thing of ``cfg``; the pretrained LM. (The hybrid is fitted after them, on its own folds.)"""
+    variants = {"behavior_model": cfg} if "behavior_model" in families else {}
+    if ablations and variants:
+        variants["behavior_model_no_pretraining"] = replace(cfg, pretrain_epochs=0)
+        if cfg.model.use_text:  # (not with --no-text: the configured model is that one)
+            variants["behavior_model_no_text"] = replace(
+                cfg, model=replace(cfg.model, use_text=False)
+            )
+        variants["behavior_model_no_context"] = replace(
+            cfg, model=replace(cfg.model, use_context=False)
+        )
+        # Issue 9, item 3: the other token unit (baskets read up to BASKET_EVENTS events) and
+        # contrastive pre-training, whichever the configured model does not already use.
+        if cfg.model.token_unit == "event":
+            variants["behavior_model_basket_tokens"] = replace(cfg, model=replace(
+                cfg.model, token_unit="basket", max_events=max(cfg.model.max_events, BASKET_EVENTS)
+            ))  # fmt: skip
+        else:
+            variants["behavior_model_event_tokens"] = replace(
+                cfg, model=replace(cfg.model, token_unit="event")
+            )
+        if not cfg.contrastive_weight:
+            variants["behavior_model_contrastive"] = replace(cfg, contrastive_weight=0.5)
+    if "pretrained_lm" in families:
+        variants["pretrained_lm"] = replace(
+            cfg, model=replace(cfg.model, backbone="pretrained_lm", use_text=False)
+        )
+    return variants
+
+
 def evaluate(
     events: pd.DataFrame,
     *,
@@ -149,30 +184,7 @@ def evaluate(
     test_y = {label: test[label].to_numpy() for label in LABELS}
     preds = fit_and_predict(train, test, seed=cfg.seed, held_out_share=held_out_share)
 
-    transformer = "behavior_model" in families
-    variants = {"behavior_model": cfg} if transformer else {}
-    if ablations and transformer:
-        variants |= {
-            "behavior_model_no_pretraining": replace(cfg, pretrain_epochs=0),
-            "behavior_model_no_text": replace(cfg, model=replace(cfg.model, use_text=False)),
-            "behavior_model_no_context": replace(cfg, model=replace(cfg.model, use_context=False)),
-        }
-        # Issue 9, item 3: the other token unit (baskets read up to BASKET_EVENTS events) and
-        # contrastive pre-training, whichever the configured model does not already use.
-        if cfg.model.token_unit == "event":
-            variants["behavior_model_basket_tokens"] = replace(cfg, model=replace(
-                cfg.model, token_unit="basket", max_events=max(cfg.model.max_events, BASKET_EVENTS)
-            ))  # fmt: skip
-        else:
-            variants["behavior_model_event_tokens"] = replace(
-                cfg, model=replace(cfg.model, token_unit="event")
-            )
-        if not cfg.contrastive_weight:
-            variants["behavior_model_contrastive"] = replace(cfg, contrastive_weight=0.5)
-    if "pretrained_lm" in families:
-        variants["pretrained_lm"] = replace(
-            cfg, model=replace(cfg.model, backbone="pretrained_lm", use_text=False)
-        )
+    variants = variants_of(cfg, families=families, ablations=ablations)
     extra: dict[str, dict[str, float]] = {}
     # The families as fitted, for the choice a training run would make among them.
     fitted_families: dict[str, TrainedModel] = {}
@@ -243,6 +255,8 @@ def evaluate(
                 # What the variants were validated on: None = every user at the validation
                 # cutoff, else the share of users held out of training.
                 "held_out_share": held_out_share,
+                # Every model's seed (--seed), the baselines' included.
+                "seed": cfg.seed,
             }
             # Without a bootstrap (--bootstrap 0) the interval is NaN, not missing.
             rec |= {k: m.get(k, math.nan) for k in METRICS} | extra.get(f"{model}/{label}", {})
@@ -362,6 +376,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument(
+        "--seed", type=int, default=TrainConfig.seed,
+        help="every model's seed (baselines included): rerun with others to see the spread",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-text", action="store_true",
+        help="the event transformer without item-text vectors (no text encoder is loaded)",
+    )  # fmt: skip
     p.add_argument("--max-events", type=int, default=64)
     p.add_argument(
         "--token-unit", choices=("event", "basket"), default=ModelConfig.token_unit,
@@ -444,7 +466,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     cfg = TrainConfig(
         labels=labels, device=a.device, epochs=a.epochs, lm=lm, hybrid_folds=a.hybrid_folds,
-        contrastive_weight=a.contrastive_weight, family_margin=a.family_margin,
+        contrastive_weight=a.contrastive_weight, family_margin=a.family_margin, seed=a.seed,
     )  # fmt: skip
     if a.baselines_only:
         families: tuple[str, ...] = ()
@@ -455,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
         families = FAMILIES if on_gpu else tuple(f for f in FAMILIES if f != "pretrained_lm")
     cfg = replace(cfg, model=replace(
         cfg.model, max_events=a.max_events, token_unit=a.token_unit,
-        basket_gap_minutes=a.basket_gap_minutes,
+        basket_gap_minutes=a.basket_gap_minutes, use_text=not a.no_text,
     ))  # fmt: skip
     test_cutoff = local_midnight(a.test_cutoff, a.timezone)
     train_cutoffs = [
@@ -472,7 +494,11 @@ def main(argv: list[str] | None = None) -> None:
     else:
         raise SystemExit("give --path (raw data) or --events (a cleaned lake events folder)")
 
-    embedder = TextEmbedder(cfg.text_model_path, cache_dir=settings.cache_dir)
+    embedder = (
+        TextEmbedder(cfg.text_model_path, cache_dir=settings.cache_dir)
+        if cfg.model.use_text
+        else None
+    )
     records, predictions = evaluate(
         events, test_cutoff=test_cutoff, train_cutoffs=train_cutoffs, cfg=cfg,
         bootstrap=a.bootstrap, ablations=not a.no_ablations, families=families, embedder=embedder,

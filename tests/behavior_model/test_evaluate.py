@@ -46,7 +46,7 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
         "--source", str(tmp_path / "unseen_shop.yaml"), "--path", str(tmp_path / "export.csv"),
         "--test-cutoff", "2026-02-15", "--train-cutoffs", "2026-01-11,2026-01-18,2026-01-25,2026-02-01",
         "--timezone", "America/New_York", "--out", str(out),
-        "--no-ablations", "--epochs", "2", "--bootstrap", "20", "--device", "cpu",
+        "--no-ablations", "--epochs", "2", "--bootstrap", "20", "--device", "cpu", "--seed", "5",
         "--families", "behavior_model,hybrid", "--hybrid-folds", "2",
         # Weekly cutoffs, a 14-day churn horizon: validate on users never trained on.
         "--held-out-users", "0.3",
@@ -79,7 +79,7 @@ def test_evaluate_any_source_from_its_mapping_file(tmp_path, spark, isolated_set
         assert r["device"].startswith("CPU") and r["torch"] and "--families" in r["command"]
     for r in records:
         assert r["test_cutoff"] == "2026-02-15" and r["n_users"] > 100
-        assert r["held_out_share"] == 0.3
+        assert r["held_out_share"] == 0.3 and r["seed"] == 5
         assert r["roc_auc_low"] <= r["roc_auc"] <= r["roc_auc_high"]
         assert 0 <= r["ece"] <= 1 and r["lift_top_decile"] > 0 and 0 < r["positive_rate"] < 1
         # The known-rate diagnostic, for every model: the test base rate met, ranking kept.
@@ -168,4 +168,33 @@ def test_the_choice_table_has_one_row_per_cutoff_and_family_whatever_the_labels(
     assert rows == [
         "| 2026-02-15 | behavior_model | 0.763 |  | (listed first) | **yes** |",
         "| 2026-02-15 | hybrid | 0.767 | behavior_model | +0.004 [-0.009, +0.015] | no |",
+    ]
+
+
+def test_each_ablation_changes_one_thing_of_the_configured_model():
+    from dataclasses import replace
+
+    from behavior_model.config import TrainConfig
+    from behavior_model.evaluate import BASKET_EVENTS, variants_of
+
+    cfg = TrainConfig()
+    every = variants_of(cfg, families=("behavior_model", "hybrid"), ablations=True)
+    assert list(every) == [
+        "behavior_model", "behavior_model_no_pretraining", "behavior_model_no_text",
+        "behavior_model_no_context", "behavior_model_basket_tokens", "behavior_model_contrastive",
+    ]  # fmt: skip
+    assert every["behavior_model"] is cfg
+    assert every["behavior_model_no_text"] == replace(cfg, model=replace(cfg.model, use_text=False))
+    assert every["behavior_model_basket_tokens"].model.max_events == BASKET_EVENTS
+    assert every["behavior_model_contrastive"].contrastive_weight == 0.5
+    # --no-text: the configured model is the one without text, so no ablation repeats it.
+    plain = replace(cfg, model=replace(cfg.model, use_text=False, token_unit="basket"))
+    some = variants_of(plain, families=("behavior_model", "pretrained_lm"), ablations=True)
+    assert "behavior_model_no_text" not in some and "behavior_model_basket_tokens" not in some
+    assert some["behavior_model_event_tokens"].model.token_unit == "event"
+    assert not any(v.model.use_text for v in some.values())
+    assert some["pretrained_lm"].model.backbone == "pretrained_lm"
+    assert list(variants_of(cfg, families=("hybrid",), ablations=True)) == []
+    assert list(variants_of(cfg, families=("behavior_model",), ablations=False)) == [
+        "behavior_model"
     ]
