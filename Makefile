@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # pipeline.settings.process_env itself, so the environment is declared once, there.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test check-backfill lint bench-etl bench-score bench-train bench-promotion load-online-retail evaluate-online-retail clean
+.PHONY: venv demo test check-backfill lint bench-etl bench-score bench-train bench-promotion load-online-retail evaluate-online-retail evaluate-seeds clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,11 @@ evaluate-online-retail: $(STAMP)
 	$(EVAL) --test-cutoff 2011-09-01 --train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01
 	$(EVAL) --test-cutoff 2011-10-01 --churn-horizon 60 --append \
 		--train-cutoffs 2011-03-01,2011-04-01,2011-05-01,2011-06-01,2011-07-01,2011-08-01
+
+# The same protocol once per seed, the transformer with and without item text beside the baselines:
+# how far a comparison moves with the seed alone (~40 min on 2 cores).
+evaluate-seeds: $(STAMP)
+	$(BIN)/python -m benchmarks.seed_spread --path $(ONLINE_RETAIL) $(SEED_ARGS)
 
 # Nightly scoring at 20k, 200k and 1M synthetic users: users/s, memory, warehouse loads.
 bench-score: $(STAMP)
