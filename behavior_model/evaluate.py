@@ -105,6 +105,16 @@ def load_events(
     return read_partitions(lake.events)
 
 
+def event_days(
+    train_cutoffs: list[pd.Timestamp], test_cutoff: pd.Timestamp, labels: LabelConfig
+) -> tuple[date, date]:
+    """The first and last event days an evaluation reads: the lookback before the first training
+    cutoff to the longest label horizon after the test cutoff."""
+    first = min(train_cutoffs).date() - timedelta(days=labels.lookback_days + 1)
+    horizon = max(labels.purchase_horizon_days, labels.churn_horizon_days)
+    return first, test_cutoff.date() + timedelta(days=horizon + 1)
+
+
 def variants_of(
     cfg: TrainConfig, *, families: tuple[str, ...], ablations: bool
 ) -> dict[str, TrainConfig]:
@@ -483,9 +493,7 @@ def main(argv: list[str] | None = None) -> None:
     train_cutoffs = [
         local_midnight(d, a.timezone) for d in training_dates(a.train_cutoffs, a.train_every)
     ]
-    first = min(train_cutoffs).date() - timedelta(days=labels.lookback_days + 1)
-    horizon = max(labels.purchase_horizon_days, labels.churn_horizon_days)
-    last = test_cutoff.date() + timedelta(days=horizon + 1)
+    first, last = event_days(train_cutoffs, test_cutoff, labels)
     t0 = time.time()
     if a.events is not None:
         events = read_partitions(a.events)

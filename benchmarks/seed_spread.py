@@ -22,14 +22,14 @@ import logging
 import sys
 import time
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
 from behavior_model.config import LabelConfig, TrainConfig
 from behavior_model.eval_report import run_environment
-from behavior_model.evaluate import evaluate, load_events, local_midnight
+from behavior_model.evaluate import evaluate, event_days, load_events, local_midnight
 from behavior_model.fitted import resolve_device
 from behavior_model.text import TextEmbedder
 from benchmarks import RESULTS
@@ -73,15 +73,22 @@ def run(events: pd.DataFrame, seeds: list[int], embedder: TextEmbedder) -> list[
                     held_out_share=HELD_OUT_SHARE,
                 )  # fmt: skip
                 log.info("%s seed %d %s: %.0fs", test_day, seed, name, time.time() - t0)
-                for r in records:
-                    model = name if r["model"] == "behavior_model" else r["model"]
-                    if model in BASELINES and name != "behavior_model":
-                        continue  # the baselines once per seed
-                    rows.append({
-                        "test_cutoff": r["test_cutoff"], "label": r["label"], "seed": seed,
-                        "model": model, "roc_auc": r["roc_auc"], "ece": r["ece"],
-                        "val_roc_auc": r.get("val_roc_auc"),
-                    })  # fmt: skip
+                rows += rows_of(records, variant=name, seed=seed)
+    return rows
+
+
+def rows_of(records: list[dict], *, variant: str, seed: int) -> list[dict]:
+    """The report's rows from one evaluation of ``variant`` (its ``behavior_model`` records
+    renamed): the baselines' only with the first variant, so each is counted once per seed."""
+    rows = []
+    for r in records:
+        if r["model"] != "behavior_model" and variant != next(iter(VARIANTS)):
+            continue
+        rows.append({
+            "test_cutoff": r["test_cutoff"], "label": r["label"], "seed": seed,
+            "model": variant if r["model"] == "behavior_model" else r["model"],
+            "roc_auc": r["roc_auc"], "ece": r["ece"], "val_roc_auc": r.get("val_roc_auc"),
+        })  # fmt: skip
     return rows
 
 
@@ -171,9 +178,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"missing {a.path} (../shared/data/online_retail)")
     settings = apply_process_env()
     mapping = load_mapping("online_retail")
-    days = [local_midnight(date.fromisoformat(c[0]), TIMEZONE).date() for _, _, c in SETTINGS]
-    first = min(days) - timedelta(days=mapping.labels.lookback_days + 1)
-    last = max(t for t, _, _ in SETTINGS) + timedelta(days=mapping.labels.churn_horizon_days + 1)
+    # One load for both settings: from the earliest training cutoff to the latest test cutoff.
+    first, last = event_days(
+        [local_midnight(date.fromisoformat(c[0]), TIMEZONE) for _, _, c in SETTINGS],
+        local_midnight(max(t for t, _, _ in SETTINGS), TIMEZONE),
+        mapping.labels,
+    )
     t0 = time.time()
     events = load_events(mapping, a.path, first, last, settings=settings)
     embedder = TextEmbedder(TrainConfig().text_model_path, cache_dir=settings.cache_dir)

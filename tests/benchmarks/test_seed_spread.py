@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.seed_spread import markdown, summary
+from benchmarks.seed_spread import markdown, rows_of, summary
 
 
 def _rows():
@@ -37,3 +37,19 @@ def test_margins_are_over_the_better_baseline_of_the_same_seed():
     )
     # no text minus text, per seed: test +0.010, +0.000; validation the same (same offsets)
     assert "| 2011-09-01 | churn | +0.010, +0.000 | +0.005 | +0.010, +0.000 | +0.005 |" in text
+
+
+def test_each_baseline_is_counted_once_per_seed():
+    records = [
+        {"test_cutoff": "2011-09-01", "label": "churn", "model": m, "roc_auc": 0.7, "ece": 0.02}
+        for m in ("recency", "logistic_regression", "lightgbm", "behavior_model")
+    ]
+    first = rows_of(records, variant="behavior_model", seed=3)
+    second = rows_of(records, variant="behavior_model_no_text", seed=3)
+    assert [r["model"] for r in first] == [
+        "recency",
+        "logistic_regression",
+        "lightgbm",
+        "behavior_model",
+    ]
+    assert [(r["model"], r["seed"]) for r in second] == [("behavior_model_no_text", 3)]
