@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -76,16 +77,41 @@ class OtherDays:
 
 
 # Leading and trailing whitespace of any kind: tabs, non-breaking and other Unicode spaces, and the
-# zero-width ones (an id made only of them is missing, not a user).
-_EDGE_SPACE = r"(?U)^[\s\u200B\uFEFF]+|[\s\u200B\uFEFF]+$"
+# zero-width ones (an id made only of them is missing, not a user). The characters of Unicode's
+# White_Space property (Java's ``(?U)\s``, checked in tests/jobs/test_clean.py) plus the zero-width
+# space and the BOM, trimmed as a set (``btrim``, a plain scan: half the time of the equivalent
+# regex).
+EDGE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000\u200b\ufeff"
+)
 
 
-def _text(mapping_column: str | None) -> Column:
-    """A mapped field as trimmed text; empty or whitespace-only values are null."""
-    if mapping_column is None:
-        return F.lit(None).cast("string")
-    value = F.regexp_replace(F.col(f"f.`{mapping_column}`"), _EDGE_SPACE, "")
-    return F.when(value != "", value)
+def mapped_text(
+    parsed: DataFrame, columns: list[str]
+) -> tuple[DataFrame, Callable[[str | None], Column]]:
+    """``parsed`` with each mapped field of ``f`` as trimmed text (empty or whitespace-only values
+    are null), and the function that names a field's column (an unmapped field reads as null).
+
+    Each field is trimmed once, in projections of its own: written inline, the trimmed value was
+    computed again wherever a rule read it (the parsers of each time format, the number checks,
+    the nested-value check), up to 49 trims a row, 40 % of the clean step.
+    """
+    index = {name: i for i, name in enumerate(columns)}
+    trimmed = parsed.select(
+        "*",
+        *[F.btrim(F.col(f"f.`{n}`"), F.lit(EDGE_SPACE)).alias(f"_t{i}") for n, i in index.items()],
+    )
+    fields = trimmed.select(
+        *parsed.columns,
+        *[F.when(F.col(f"_t{i}") != "", F.col(f"_t{i}")).alias(f"_v{i}") for i in index.values()],
+    )
+
+    def text(name: str | None) -> Column:
+        return F.lit(None).cast("string") if name is None else F.col(f"_v{index[name]}")
+
+    return fields, text
 
 
 def normalize_events(
@@ -109,7 +135,8 @@ def normalize_events(
     file's last event day).
     """
     c = mapping.columns
-    raw_time = _text(c.event_time)
+    parsed, text = mapped_text(parsed, mapping.raw_columns)
+    raw_time = text(c.event_time)
     event_time = parse_time(
         raw_time, formats=mapping.timestamp.formats, tz=mapping.timestamp.timezone
     )
@@ -118,9 +145,9 @@ def normalize_events(
         event_type = F.lit(mapping.default_event_type)
     else:
         names = F.create_map(*[F.lit(x) for kv in mapping.event_types.items() for x in kv])
-        event_type = names[_text(c.event_type)]
+        event_type = names[text(c.event_type)]
 
-    raw_price, raw_qty = _text(c.price), _text(c.quantity)
+    raw_price, raw_qty = text(c.price), text(c.quantity)
     price = raw_price.try_cast("double")
     qty_double = raw_qty.try_cast("double")
     is_return = F.lit(False)
@@ -128,15 +155,15 @@ def normalize_events(
         is_return = is_return | F.coalesce(qty_double < 0, F.lit(False))
     if mapping.returns.column and mapping.returns.prefix:
         is_return = is_return | F.coalesce(
-            _text(mapping.returns.column).startswith(mapping.returns.prefix), F.lit(False)
+            text(mapping.returns.column).startswith(mapping.returns.prefix), F.lit(False)
         )
     event_type = F.when(is_return, F.lit("return")).otherwise(event_type)
     quantity = F.when(is_return, F.abs(qty_double)).otherwise(qty_double)
 
     event_id = (
-        _text(c.event_id) if c.event_id else F.substring(F.sha2(F.col("raw_line"), 256), 1, 32)
+        text(c.event_id) if c.event_id else F.substring(F.sha2(F.col("raw_line"), 256), 1, 32)
     )
-    user_id = _text(c.user_id)
+    user_id = text(c.user_id)
     if mapping.format == "csv":
         # Spreadsheet exports write integer ids as floats ("17850.0").
         user_id = F.regexp_replace(user_id, r"\.0+$", "")
@@ -152,7 +179,7 @@ def normalize_events(
         if c.event_id in mapping.pii_hash_columns:
             event_id = hmac_sha256(event_id, secret)
 
-    scalar_fields = [_text(x) for x in mapping.raw_columns]
+    scalar_fields = [text(x) for x in mapping.raw_columns]
     nested = F.lit(False)
     if mapping.format == "jsonl":
         nested = F.greatest(
@@ -171,12 +198,12 @@ def normalize_events(
         user_id.alias("user_id"),
         event_time.alias("event_time"),
         event_type.alias("event_type"),
-        _text(c.item_id).alias("item_id"),
-        mask_free_text(_text(c.category)).alias("category"),
-        mask_free_text(_text(c.item_text)).alias("item_text"),
+        text(c.item_id).alias("item_id"),
+        mask_free_text(text(c.category)).alias("category"),
+        mask_free_text(text(c.item_text)).alias("item_text"),
         price.alias("price"),
         quantity.alias("_quantity"),
-        _text(c.session_id).alias("session_id"),
+        text(c.session_id).alias("session_id"),
         nested.alias("_nested"),
         raw_price.alias("_raw_price"),
         raw_qty.alias("_raw_qty"),
@@ -252,19 +279,25 @@ def read_raw_lines(
         groups.setdefault((f.columns, f.arrival_date), []).append(f)
     by_header: dict[tuple[str, ...] | None, list[DataFrame]] = {}
     for (header, arrival), group in groups.items():
-        lines = spark.read.text([str(f.path) for f in group]).select(
-            F.lit(arrival).cast("date").alias("arrival_date"),
-            F.col("_metadata.file_path").alias("source_file"),
-            F.col("value").alias("raw_line"),
+        by_header.setdefault(header, []).append(
+            spark.read.text([str(f.path) for f in group]).select(
+                F.lit(arrival).cast("date").alias("arrival_date"),
+                F.col("_metadata.file_path").alias("source_file"),
+                F.col("value").alias("raw_line"),
+            )
         )
-        by_header.setdefault(header, []).append(number_lines(lines, sort=sort))
-    out = []
-    for header, frames in by_header.items():
-        df = frames[0]
-        for f in frames[1:]:
-            df = df.unionByName(f)
-        out.append((header, df))
-    return out
+    # Lines are numbered once per header, over every arrival day's files together: one count of
+    # the chunks (or one sort), where numbering each day apart cost a pass of its own per day.
+    return [
+        (header, number_lines(union_all(frames), sort=sort)) for header, frames in by_header.items()
+    ]
+
+
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    df = frames[0]
+    for f in frames[1:]:
+        df = df.unionByName(f)
+    return df
 
 
 def classify(
@@ -301,9 +334,7 @@ def classify(
         parts.append(events.withColumn("quarantine_line", kept).drop("p", "raw_line"))
     if not parts:
         raise ValueError(f"{mapping.name}: no raw files to clean")
-    df = parts[0]
-    for p in parts[1:]:
-        df = df.unionByName(p)
+    df = union_all(parts)
     if any(f.arrival_date is None for f in files):
         file_last_day = F.max("event_date").over(Window.partitionBy("source_file"))
         df = df.withColumn(

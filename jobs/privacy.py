@@ -22,8 +22,12 @@ _PHONE = rf"(?<![\w+])(?!{_DATE})\+?\(?\d(?:[ .()-]{{0,2}}\d){{7,14}}(?![\w:])"
 def mask_free_text(text: Column) -> Column:
     """E-mail addresses and phone numbers inside free text (an item description, a raw line)
     replaced by ``<email>`` / ``<phone>``, so they never reach the lake, the embeddings or a table.
+
+    The e-mail regex, the costlier by far (3x the phone one on the sample descriptions), runs
+    only where an "@" is.
     """
-    return F.regexp_replace(F.regexp_replace(text, _EMAIL, EMAIL_MASK), _PHONE, PHONE_MASK)
+    emails = F.when(text.contains("@"), F.regexp_replace(text, _EMAIL, EMAIL_MASK)).otherwise(text)
+    return F.regexp_replace(emails, _PHONE, PHONE_MASK)
 
 
 def hmac_sha256(value: Column, secret: bytes) -> Column:

@@ -9,8 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import functions as F
 
 from jobs.clean import (
+    EDGE_SPACE,
     MissingExportError,
     NothingInRangeError,
     clean_day,
@@ -85,6 +87,17 @@ def test_each_bad_row_gets_its_reason(spark):
         "missing_item_id",
         "malformed",
     ]
+
+
+def test_edge_space_is_the_unicode_whitespace_java_regexes_know(spark):
+    """The trimmed set is exactly Java's ``(?U)\\s`` (Unicode White_Space) plus the zero-width
+    space and the BOM, over the whole Basic Multilingual Plane (no other plane has whitespace)."""
+    chars = spark.createDataFrame(
+        [(chr(c),) for c in range(0x10000) if not 0xD800 <= c < 0xE000], "c string"
+    )
+    java = chars.filter(F.col("c").rlike(r"(?U)^[\s\u200B\uFEFF]$")).collect()
+    assert sorted(ord(r.c) for r in java) == sorted(map(ord, EDGE_SPACE))
+    assert len(EDGE_SPACE) == 27
 
 
 def test_valid_row_maps_to_the_contract(spark):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from pyspark.sql import functions as F
 
+import jobs.clean
+from jobs.clean import read_raw_lines
 from jobs.parse import number_lines, parse_time
+from jobs.raw_files import inspect
 from pipeline.sample_data import SampleConfig, generate
+from pipeline.source_mapping import load_mapping
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +44,42 @@ def test_both_line_numbering_strategies_agree(spark, small_sample):
     on_disk = (raw / "date=2026-01-02" / "events.jsonl").read_text().splitlines()
     got = [r.raw_line for r in a if r.source_file.endswith("date=2026-01-02/events.jsonl")]
     assert got == on_disk
+
+
+@pytest.mark.parametrize("sort", [True, False])
+def test_day_folders_read_together_keep_their_day_and_file_order(
+    spark, small_sample, monkeypatch, sort
+):
+    """All arrival days are numbered in one pass (a union of the days' reads): each line keeps
+    its folder's day and its place in its own file, with either numbering strategy."""
+    raw, _, _ = small_sample
+    mapping = load_mapping("sample_clickstream")
+    folders = sorted(raw.glob("date=*"))
+    files = [
+        inspect(p, mapping, date.fromisoformat(folder.name.split("=")[1]))
+        for folder in folders
+        for p in sorted(folder.glob("*.jsonl"))
+    ]
+    monkeypatch.setattr(jobs.clean, "SORT_LINES_BELOW_BYTES", 2**40 if sort else 0)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "16384")
+    try:
+        ((header, lines),) = read_raw_lines(spark, files)
+        got = lines.collect()
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert header is None
+    by_file: dict[str, list] = {}
+    for r in got:
+        by_file.setdefault(r.source_file, []).append(r)
+    assert len(by_file) == len(files) > 2
+    for f in files:
+        (rows,) = [
+            rs for name, rs in by_file.items() if name.endswith(f.path.relative_to(raw).as_posix())
+        ]
+        rows.sort(key=lambda r: r.line_number)
+        assert {r.arrival_date for r in rows} == {f.arrival_date}
+        assert [r.line_number for r in rows] == list(range(1, len(rows) + 1))
+        assert [r.raw_line for r in rows] == f.path.read_text().splitlines()
 
 
 def test_number_lines_follows_file_order(spark):
