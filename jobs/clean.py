@@ -96,7 +96,7 @@ def mapped_text(
 
     Each field is trimmed once, in projections of its own: written inline, the trimmed value was
     computed again wherever a rule read it (the parsers of each time format, the number checks,
-    the nested-value check), up to 49 trims a row, 40 % of the clean step.
+    the nested-value check): 49 trims a row for the sample source, a third of the classify step.
     """
     index = {name: i for i, name in enumerate(columns)}
     trimmed = parsed.select(
